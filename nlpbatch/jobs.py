@@ -1,0 +1,73 @@
+"""Job manifests and finalisation, shared by the producer and the workers.
+
+A manifest records everything needed to redo a job from scratch: inputs, fields, task,
+model, parameters, chunk size and output. It is saved under `NLPBATCH_HOME/jobs/` on the
+submitting machine and beside the output parts, so a job can be resumed even when Redis has
+lost all state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+from nlpbatch.errors import InputError
+from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.settings import Settings
+from nlpbatch.sinks import merge_parts, parts_dir
+from nlpbatch.tasks import get_task
+
+log = logging.getLogger("nlpbatch.jobs")
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def save_manifest(settings: Settings, manifest: dict[str, Any]) -> Path:
+    """Write the manifest to the job folder and beside the output's parts."""
+    text = json.dumps(manifest, indent=2, ensure_ascii=False)
+    places = [settings.jobs_dir / f"{manifest['job_id']}.json", parts_dir(manifest["output"]) / "job.json"]
+    for path in places:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    return places[0]
+
+
+def load_manifest(settings: Settings, job_id: str) -> dict[str, Any]:
+    path = settings.jobs_dir / f"{job_id}.json"
+    if not path.is_file():
+        raise InputError(f"unknown job {job_id!r}: no manifest at {path}")
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def finalize(store: JobStore, job_id: str) -> bool:
+    """Merge the parts into the output once every chunk is done. True if this call did it.
+
+    Safe to call from any number of processes at once: one takes the lock, the others
+    return False.
+    """
+    status = store.status(job_id)
+    if status is None or not status.complete or status.state is not JobState.RUNNING:
+        return False
+    if not store.lock_finalize(job_id):
+        return False
+    try:
+        status = store.status(job_id)  # another process may have finished meanwhile
+        if status is None or status.state is not JobState.RUNNING:
+            return False
+        manifest = status.manifest
+        assert status.chunks_total is not None
+        merge_parts(manifest["output"], get_task(manifest["task"]), status.chunks_total)
+        store.set_state(job_id, JobState.DONE)
+        log.info("job %s finished: %s", job_id, manifest["output"])
+        return True
+    finally:
+        store.unlock_finalize(job_id)

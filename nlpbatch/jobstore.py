@@ -1,0 +1,162 @@
+"""Job state in Redis: the manifest, which chunks are done, counts, and the job's state.
+
+The results themselves live in files (see `nlpbatch.sinks`); Redis only tracks progress.
+Marking a chunk done is idempotent: a chunk processed twice (redelivery, retry, resume)
+counts once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import redis
+
+PREFIX = "nlpbatch:job:"
+# Kept after a job ends, so `status` still answers the next morning.
+FINISHED_TTL = 7 * 24 * 3600
+
+
+class JobState(str, Enum):
+    QUEUING = "queuing"  # the producer is still cutting and sending chunks
+    RUNNING = "running"  # every chunk is queued; workers are on it
+    DONE = "done"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A snapshot of one job's progress."""
+
+    job_id: str
+    state: JobState
+    chunks_total: int | None
+    chunks_done: int
+    docs_done: int
+    errors: int
+    manifest: dict[str, Any]
+    created: float
+    updated: float
+
+    @property
+    def complete(self) -> bool:
+        return self.chunks_total is not None and self.chunks_done >= self.chunks_total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "state": self.state.value,
+            "chunks_total": self.chunks_total,
+            "chunks_done": self.chunks_done,
+            "docs_done": self.docs_done,
+            "errors": self.errors,
+            "output": self.manifest.get("output"),
+            "task": self.manifest.get("task"),
+            "model": self.manifest.get("model"),
+            "created": self.created,
+            "updated": self.updated,
+        }
+
+
+# SADD and the counters in one step, so a chunk done twice is counted once.
+_MARK_DONE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {-1, 0, ''}
+end
+local added = redis.call('SADD', KEYS[2], ARGV[1])
+if added == 1 then
+  redis.call('HINCRBY', KEYS[1], 'docs', ARGV[2])
+  redis.call('HINCRBY', KEYS[1], 'errors', ARGV[3])
+  redis.call('HSET', KEYS[1], 'updated', ARGV[4])
+end
+return {added, redis.call('SCARD', KEYS[2]), redis.call('HGET', KEYS[1], 'total') or ''}
+"""
+
+
+class JobStore:
+    """Reads and writes job state under `nlpbatch:job:*` keys."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+        self._mark = client.register_script(_MARK_DONE)
+
+    @classmethod
+    def from_url(cls, url: str) -> JobStore:
+        return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=30))
+
+    @staticmethod
+    def key(job_id: str) -> str:
+        return PREFIX + job_id
+
+    def create(self, job_id: str, manifest: dict[str, Any]) -> None:
+        now = str(time.time())
+        self.r.hset(
+            self.key(job_id),
+            mapping={
+                "manifest": json.dumps(manifest),
+                "state": JobState.QUEUING.value,
+                "docs": 0,
+                "errors": 0,
+                "created": now,
+                "updated": now,
+            },
+        )
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self.r.exists(self.key(job_id)))
+
+    def set_total(self, job_id: str, chunks: int) -> None:
+        """Record that all `chunks` are queued; the job is now running."""
+        self.r.hset(self.key(job_id), mapping={"total": chunks, "state": JobState.RUNNING.value})
+
+    def set_state(self, job_id: str, state: JobState) -> None:
+        self.r.hset(self.key(job_id), mapping={"state": state.value, "updated": str(time.time())})
+        if state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+            self.r.expire(self.key(job_id), FINISHED_TTL)
+            self.r.expire(self.key(job_id) + ":done", FINISHED_TTL)
+
+    def mark_done(self, job_id: str, index: int, docs: int, errors: int) -> tuple[bool, int, int | None]:
+        """Count chunk `index` as done: (newly counted, chunks done, chunks total or None).
+
+        A job that Redis no longer knows (state lost) is left alone: the part file on disk
+        is the record, and `nlpbatch resume` rebuilds the state from the parts.
+        """
+        added, done, total = self._mark(
+            keys=[self.key(job_id), self.key(job_id) + ":done"],
+            args=[index, docs, errors, str(time.time())],
+        )
+        return bool(added), int(done), int(total) if total not in ("", None) else None
+
+    def count_done(self, job_id: str) -> int:
+        return int(self.r.scard(self.key(job_id) + ":done"))
+
+    def done_chunks(self, job_id: str) -> set[int]:
+        return {int(i) for i in self.r.smembers(self.key(job_id) + ":done")}
+
+    def status(self, job_id: str) -> JobStatus | None:
+        data = self.r.hgetall(self.key(job_id))
+        if not data:
+            return None
+        total = data.get("total")
+        return JobStatus(
+            job_id=job_id,
+            state=JobState(data.get("state", JobState.QUEUING.value)),
+            chunks_total=int(total) if total else None,
+            chunks_done=self.count_done(job_id),
+            docs_done=int(data.get("docs", 0)),
+            errors=int(data.get("errors", 0)),
+            manifest=json.loads(data.get("manifest", "{}")),
+            created=float(data.get("created", 0)),
+            updated=float(data.get("updated", 0)),
+        )
+
+    def lock_finalize(self, job_id: str, ttl: int = 600) -> bool:
+        """Take the right to merge this job's parts; only one process gets it at a time."""
+        return bool(self.r.set(self.key(job_id) + ":finalize", "1", nx=True, ex=ttl))
+
+    def unlock_finalize(self, job_id: str) -> None:
+        self.r.delete(self.key(job_id) + ":finalize")

@@ -1,0 +1,235 @@
+"""Output files: JSONL or Parquet by extension, written aside and renamed into place.
+
+A job's output never exists half-written: records go to a temporary file beside the target,
+which is renamed over it only when the writer closes without error. Distributed jobs write
+one part file per chunk (`<output>.parts/chunk-00000042.jsonl`, also atomic), and the
+parts are merged in chunk order when the last one lands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from nlpbatch.errors import OutputError
+from nlpbatch.schema import Record
+from nlpbatch.tasks import TaskSpec
+
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+
+
+def output_format(path: str | Path) -> str:
+    """'jsonl' or 'parquet' from the output's extension, else OutputError."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise OutputError(
+            f"unknown output extension {suffix or '(none)'!r} for {path}; use one of: "
+            + ", ".join(FORMATS)
+        )
+    return FORMATS[suffix]
+
+
+def check_output(path: str | Path) -> Path:
+    """The absolute output path, after checking its format and that its folder is writable."""
+    out = Path(path).expanduser().absolute()
+    output_format(out)
+    if out.is_dir():
+        raise OutputError(f"output {out} is a folder; name a file such as {out}/results.jsonl")
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {parent}: {exc.strerror}") from None
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"output folder {parent} is not writable")
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays reach here from post-processing.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def dumps(record: Record) -> str:
+    return json.dumps(record, ensure_ascii=False, default=_json_default)
+
+
+def arrow_schema(spec: TaskSpec) -> Any:
+    """The Parquet schema of a task's records: id, the task's fields, and error."""
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "float": pa.float64(),
+        "int": pa.int64(),
+        "float_list": pa.list_(pa.float32()),
+        "string_list": pa.list_(pa.string()),
+        "int_list": pa.list_(pa.int64()),
+        "json": pa.string(),
+    }
+    error = pa.struct([("type", pa.string()), ("message", pa.string())])
+    fields = [pa.field("id", pa.string())]
+    fields += [pa.field(name, types[kind]) for name, kind in spec.output_fields.items()]
+    fields.append(pa.field("error", error))
+    return pa.schema(fields)
+
+
+def _to_row(spec: TaskSpec, record: Record) -> Record:
+    row: Record = {"id": None if record.get("id") is None else str(record["id"])}
+    for name, kind in spec.output_fields.items():
+        value = record.get(name)
+        if kind == "json" and value is not None:
+            value = dumps(value)
+        elif hasattr(value, "tolist"):
+            value = value.tolist()
+        row[name] = value
+    row["error"] = record.get("error")
+    return row
+
+
+class RecordWriter:
+    """Writes records to a temporary file and renames it over `path` on a clean close."""
+
+    def __init__(self, path: str | Path, spec: TaskSpec, *, row_group: int = 4096) -> None:
+        self.path = Path(path)
+        self.spec = spec
+        self.format = output_format(self.path)
+        self.count = 0
+        self._row_group = row_group
+        self._pending: list[Record] = []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        self._fh: Any = None
+        self._pq: Any = None
+        if self.format == "jsonl":
+            self._fh = self._tmp.open("w", encoding="utf-8")
+        else:
+            import pyarrow.parquet as pq
+
+            self._schema = arrow_schema(spec)
+            self._pq = pq.ParquetWriter(str(self._tmp), self._schema)
+
+    def write(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.count += 1
+            if self._fh is not None:
+                self._fh.write(dumps(record) + "\n")
+            else:
+                self._pending.append(_to_row(self.spec, record))
+                if len(self._pending) >= self._row_group:
+                    self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            import pyarrow as pa
+
+            self._pq.write_table(pa.Table.from_pylist(self._pending, schema=self._schema))
+            self._pending = []
+
+    def close(self) -> Path:
+        """Finish the file and move it into place; returns the final path."""
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+        else:
+            self._flush()
+            self._pq.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the temporary file; the target is left as it was."""
+        if self._fh is not None:
+            self._fh.close()
+        elif self._pq is not None:
+            self._pq.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def read_records(path: str | Path) -> Iterator[Record]:
+    """Records from a JSONL or Parquet output, in file order."""
+    path = Path(path)
+    if output_format(path) == "jsonl":
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    yield json.loads(line)
+    else:
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(str(path)).iter_batches():
+            yield from batch.to_pylist()
+
+
+# --- part files of distributed jobs -------------------------------------------------------
+
+
+def parts_dir(output: str | Path) -> Path:
+    """Where a distributed job's per-chunk results wait to be merged."""
+    out = Path(output)
+    return out.with_name(out.name + ".parts")
+
+
+def part_path(output: str | Path, index: int) -> Path:
+    return parts_dir(output) / f"chunk-{index:08d}.jsonl"
+
+
+def write_part(output: str | Path, index: int, records: list[Record]) -> Path:
+    """Write one chunk's records atomically. Writing the same chunk twice leaves one file."""
+    final = part_path(output, index)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(dumps(record) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    return final
+
+
+def done_parts(output: str | Path) -> set[int]:
+    """Indexes of the chunks whose results are written."""
+    folder = parts_dir(output)
+    if not folder.is_dir():
+        return set()
+    return {
+        int(p.stem.split("-")[1])
+        for p in folder.glob("chunk-*.jsonl")
+        if p.stem.split("-")[1].isdigit()
+    }
+
+
+def merge_parts(output: str | Path, spec: TaskSpec, n_chunks: int, *, keep_parts: bool = False) -> Path:
+    """Merge parts 0..n_chunks-1 into the output, in order; every part must exist."""
+    missing = sorted(set(range(n_chunks)) - done_parts(output))
+    if missing:
+        raise OutputError(f"cannot merge {output}: {len(missing)} chunk(s) missing, first {missing[0]}")
+    with RecordWriter(output, spec) as writer:
+        for index in range(n_chunks):
+            writer.write(read_records(part_path(output, index)))
+    if not keep_parts:
+        shutil.rmtree(parts_dir(output), ignore_errors=True)
+    return Path(output)

@@ -1,0 +1,181 @@
+"""Task specifications: names, aliases, input fields, parameters and output fields.
+
+This is the light half of a task, read by the producer to validate a job before anything is
+queued and by `nlpbatch tasks` to document it. The heavy half (the pipeline that runs the
+model) lives in `worker.pipelines`, keyed by the same names.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from nlpbatch.errors import InvalidParameter, UnknownTask
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One task parameter: its type, default, allowed values and meaning."""
+
+    type: str  # "int", "float", "bool", "str", "str_list", "float_or_none", "int_or_none"
+    default: Any
+    help: str
+    choices: tuple[Any, ...] = ()
+
+    def coerce(self, name: str, value: Any) -> Any:
+        """The value converted to this parameter's type, or InvalidParameter."""
+        try:
+            out = _COERCE[self.type](value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameter(
+                f"parameter {name!r} expects {self.type}, got {value!r} ({exc})"
+            ) from None
+        if self.choices and out not in self.choices:
+            allowed = ", ".join(map(str, self.choices))
+            raise InvalidParameter(f"parameter {name!r} must be one of: {allowed}; got {out!r}")
+        return out
+
+
+def _to_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.lower() in _TRUE | _FALSE:
+        return v.lower() in _TRUE
+    raise ValueError("not a boolean")
+
+
+def _to_int(v: Any) -> int:
+    if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+        raise ValueError("not an integer")
+    return int(v)
+
+
+def _to_float(v: Any) -> float:
+    if isinstance(v, bool):
+        raise ValueError("not a number")
+    return float(v)
+
+
+def _to_str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError("not a string")
+    return v
+
+
+def _to_str_list(v: Any) -> list[str]:
+    if isinstance(v, str):
+        v = json.loads(v) if v.lstrip().startswith("[") else [s.strip() for s in v.split(",") if s.strip()]
+    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
+        raise ValueError("not a list of strings")
+    return v
+
+
+def _optional(fn: Any) -> Any:
+    def conv(v: Any) -> Any:
+        if v is None or (isinstance(v, str) and v.lower() in {"none", "null", ""}):
+            return None
+        return fn(v)
+
+    return conv
+
+
+_COERCE = {
+    "int": _to_int,
+    "float": _to_float,
+    "bool": _to_bool,
+    "str": _to_str,
+    "str_list": _to_str_list,
+    "int_or_none": _optional(_to_int),
+    "float_or_none": _optional(_to_float),
+    "str_list_or_none": _optional(_to_str_list),
+}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task reads, what it takes as parameters, and what its records carry."""
+
+    name: str
+    description: str
+    aliases: tuple[str, ...]
+    input_fields: tuple[str, ...]
+    params: dict[str, Param]
+    default_model: str
+    # optimum's export task for the ONNX graph.
+    export_task: str
+    # Output field -> type, which fixes the Parquet schema: "string", "float", "int",
+    # "float_list", "string_list", "int_list", or "json" (nested values, inferred).
+    output_fields: dict[str, str]
+    optional_fields: tuple[str, ...] = ()
+
+    def validate_params(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """Every parameter with its default filled in; unknown names or bad types raise."""
+        known = {**COMMON_PARAMS, **self.params}
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            valid = ", ".join(sorted(known)) or "none"
+            raise InvalidParameter(
+                f"unknown parameter(s) {', '.join(unknown)} for task {self.name!r}; valid: {valid}"
+            )
+        out = {name: p.default for name, p in known.items()}
+        for name, value in raw.items():
+            out[name] = known[name].coerce(name, value)
+        return out
+
+
+COMMON_PARAMS: dict[str, Param] = {
+    "batch_size": Param("int", 32, "most documents in one model call"),
+    "max_batch_tokens": Param(
+        "int", 8192, "most padded tokens in one model call; batches are formed by length"
+    ),
+    "max_length": Param(
+        "int_or_none", None, "truncate inputs to this many tokens (default: the model's limit)"
+    ),
+}
+
+_SENTIMENT = TaskSpec(
+    name="sentiment",
+    description="Classify each text (sentiment, topic, ...) with a sequence-classification model.",
+    aliases=("text-classification", "sentiment-analysis"),
+    input_fields=("text",),
+    optional_fields=("text_pair",),
+    params={
+        "function_to_apply": Param(
+            "str", "default", "score function: as transformers picks it, or softmax/sigmoid/none",
+            ("default", "softmax", "sigmoid", "none"),
+        ),
+    },
+    default_model="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
+    export_task="text-classification",
+    output_fields={"label": "string", "score": "float"},
+)
+
+_EMBED = TaskSpec(
+    name="embed",
+    description="One vector per text, pooled from the encoder's last hidden state.",
+    aliases=("feature-extraction", "embedding", "embeddings"),
+    input_fields=("text",),
+    params={
+        "pooling": Param("str", "mean", "how token vectors become one", ("mean", "cls", "max")),
+        "normalize": Param("bool", True, "scale each vector to unit length"),
+    },
+    default_model="sentence-transformers/all-MiniLM-L6-v2",
+    export_task="feature-extraction",
+    output_fields={"embedding": "float_list"},
+)
+
+TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (_SENTIMENT, _EMBED)}
+ALIASES: dict[str, str] = {alias: spec.name for spec in TASKS.values() for alias in spec.aliases}
+
+
+def get_task(name: str) -> TaskSpec:
+    """The spec for a task name or alias; UnknownTask lists the valid names."""
+    canonical = ALIASES.get(name, name)
+    if canonical not in TASKS:
+        names = sorted(TASKS) + sorted(f"{a} (= {t})" for a, t in ALIASES.items())
+        raise UnknownTask(f"unknown task {name!r}; valid tasks: {', '.join(names)}")
+    return TASKS[canonical]

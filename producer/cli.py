@@ -1,0 +1,293 @@
+"""The `nlpbatch` command line.
+
+Exit codes: 0 success, 1 the job failed or a service was unreachable, 2 a usage or job
+error found before any work started.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from nlpbatch.errors import BrokerError, JobError, NlpbatchError
+from nlpbatch.jobstore import JobState, JobStatus
+from nlpbatch.settings import Settings, redact_url
+from nlpbatch.tasks import TASKS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int) -> None:
+    click.echo(f"nlpbatch: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn nlpbatch errors into one-line messages and exit codes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except JobError as exc:
+            fail(str(exc), 2)
+        except BrokerError as exc:
+            fail(str(exc), 1)
+        except NlpbatchError as exc:
+            fail(str(exc), 1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_params(pairs: tuple[str, ...], params_file: str | None) -> dict[str, Any]:
+    """--params FILE (JSON object), then each --param key=value on top."""
+    params: dict[str, Any] = {}
+    if params_file:
+        try:
+            loaded = json.loads(Path(params_file).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise click.BadParameter(f"cannot read {params_file}: {exc}", param_hint="--params") from None
+        if not isinstance(loaded, dict):
+            raise click.BadParameter("must hold a JSON object", param_hint="--params")
+        params.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint="--param")
+        params[key.strip()] = value
+    return params
+
+
+def broker_option(fn: F) -> F:
+    return click.option(
+        "--broker", envvar="NLPBATCH_BROKER_URL", default=None,
+        help="Redis URL of the broker [env NLPBATCH_BROKER_URL; default redis://localhost:6379/0]",
+    )(fn)
+
+
+def job_options(fn: F) -> F:
+    """The options that define a job, shared by `run` and `submit`."""
+    options = [
+        click.argument("inputs", nargs=-1, required=True),
+        click.option("--task", "-t", required=True, help="Task name or alias (see `nlpbatch tasks`)."),
+        click.option("--model", "-m", default=None, help="Local folder or hub id [default: the task's]."),
+        click.option("--output", "-o", required=True, help="Output file: .jsonl or .parquet."),
+        click.option("--text-field", default="text", show_default=True, help="Input column holding the text."),
+        click.option("--id-field", default="id", show_default=True, help="Input column holding the id."),
+        click.option("--chunk-size", default=256, show_default=True, type=int, help="Documents per chunk."),
+        click.option("--param", "-p", "param_pairs", multiple=True, help="Task parameter key=value (repeatable)."),
+        click.option("--params", "params_file", default=None, help="JSON file of task parameters."),
+        click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"])),
+        click.option(
+            "--input-format", default=None, type=click.Choice(["jsonl", "txt", "csv", "tsv"]),
+            help="Format of stdin (`-`); guessed when omitted.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def build_job(kw: dict[str, Any]) -> Any:
+    from producer.job import prepare_job
+
+    from nlpbatch.tasks import get_task
+
+    model = kw["model"] or get_task(kw["task"]).default_model
+    return prepare_job(
+        task=kw["task"],
+        model=model,
+        inputs=kw["inputs"],
+        output=kw["output"],
+        params=parse_params(kw["param_pairs"], kw["params_file"]),
+        precision=kw["precision"],
+        text_field=kw["text_field"],
+        id_field=kw["id_field"],
+        chunk_size=kw["chunk_size"],
+        stdin_format=kw["input_format"],
+    )
+
+
+@click.group()
+@click.option("--home", envvar="NLPBATCH_HOME", default=None, help="Cache and job folder [env NLPBATCH_HOME].")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.pass_context
+def main(ctx: click.Context, home: str | None, verbose: bool) -> None:
+    """Run transformers models over large corpora, in this process or across Celery workers."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"home": home}
+
+
+def settings_for(ctx: click.Context, broker: str | None = None) -> Settings:
+    return Settings.from_env(home=ctx.obj["home"], broker_url=broker)
+
+
+@main.command()
+@job_options
+@click.option("--threads", type=int, default=None, help="Model threads [default: all cores].")
+@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+@handle_errors
+def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, **kw: Any) -> None:
+    """Run a job here, with no Redis and no worker."""
+    from producer.run import run_job
+
+    job = build_job(kw)
+    report = run_job(job, settings_for(ctx), threads=threads, backend=backend)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+        return
+    click.echo(
+        f"{report.docs} documents ({report.errors} errors) in {report.seconds:.1f}s: "
+        f"{report.docs_per_second:.1f} docs/s on {report.backend}/{report.precision}, "
+        f"{report.threads} threads, padding {report.padding_waste:.1%}"
+    )
+    click.echo(f"output: {report.output}")
+
+
+@main.command()
+@job_options
+@broker_option
+@click.option("--max-in-flight", default=64, show_default=True, help="Most chunks waiting in Redis at once.")
+@click.option("--wait", "wait_after", is_flag=True, help="Wait for the job to finish.")
+@click.pass_context
+@handle_errors
+def submit(ctx: click.Context, broker: str | None, max_in_flight: int, wait_after: bool, **kw: Any) -> None:
+    """Queue a job for the workers; prints its id at once."""
+    from producer.client import submit_job, wait_job
+
+    job = build_job(kw)
+    settings = settings_for(ctx, broker)
+
+    def announce(job_id: str) -> None:
+        click.echo(job_id)
+        sys.stdout.flush()
+
+    submission = submit_job(job, settings, max_in_flight=max_in_flight, on_job_id=announce)
+    click.echo(f"queued {submission.chunks} chunks", err=True)
+    if wait_after:
+        status = wait_job(settings, submission.job_id)
+        _exit_for(status)
+
+
+def _describe(status: JobStatus) -> str:
+    total = "?" if status.chunks_total is None else str(status.chunks_total)
+    return (
+        f"job {status.job_id}: {status.state.value}, {status.chunks_done}/{total} chunks, "
+        f"{status.docs_done} documents, {status.errors} errors; output {status.manifest.get('output')}"
+    )
+
+
+def _exit_for(status: JobStatus) -> None:
+    click.echo(_describe(status))
+    if status.state is not JobState.DONE:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("job_id")
+@broker_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+@handle_errors
+def status(ctx: click.Context, job_id: str, broker: str | None, as_json: bool) -> None:
+    """Show a job's progress."""
+    from producer.client import job_status
+
+    st = job_status(settings_for(ctx, broker), job_id)
+    click.echo(json.dumps(st.to_dict()) if as_json else _describe(st))
+
+
+@main.command()
+@click.argument("job_id")
+@broker_option
+@click.option("--timeout", type=float, default=None, help="Give up after this many seconds (exit 1).")
+@click.pass_context
+@handle_errors
+def wait(ctx: click.Context, job_id: str, broker: str | None, timeout: float | None) -> None:
+    """Wait for a job to finish; writes its output if the workers have not."""
+    from producer.client import wait_job
+
+    _exit_for(wait_job(settings_for(ctx, broker), job_id, timeout=timeout))
+
+
+@main.command()
+@broker_option
+@click.option("--concurrency", "-c", default=1, show_default=True, help="Worker processes.")
+@click.option("--threads", type=int, default=None, help="Model threads per process [default: cores / concurrency].")
+@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--name", default=None, help="Celery node name [default: nlpbatch-PID@host].")
+@click.pass_context
+def worker(
+    ctx: click.Context, broker: str | None, concurrency: int, threads: int | None, backend: str, loglevel: str, name: str | None
+) -> None:
+    """Start a Celery worker that processes queued chunks."""
+    from worker.main import run_worker
+
+    settings = settings_for(ctx, broker)
+    click.echo(f"nlpbatch worker on {redact_url(settings.broker_url)}", err=True)
+    run_worker(settings, concurrency=concurrency, threads=threads, loglevel=loglevel, backend=backend, name=name)
+
+
+@main.group()
+def models() -> None:
+    """Manage the ONNX model cache."""
+
+
+@models.command("export")
+@click.argument("model")
+@click.option("--task", "-t", required=True)
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"]))
+@click.pass_context
+@handle_errors
+def export(ctx: click.Context, model: str, task: str, precision: str) -> None:
+    """Export MODEL to ONNX for TASK ahead of the first job."""
+    from nlpbatch.modelref import resolve
+    from nlpbatch.tasks import get_task
+    from worker.models.store import onnx_model_dir
+
+    spec = get_task(task)
+    folder = onnx_model_dir(resolve(model), spec.export_task, precision, settings_for(ctx).onnx_dir)
+    click.echo(str(folder))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True)
+def tasks(as_json: bool) -> None:
+    """List the tasks with their inputs, parameters and default models."""
+    from nlpbatch.tasks import COMMON_PARAMS
+
+    if as_json:
+        out = {
+            name: {
+                "aliases": list(spec.aliases),
+                "input_fields": list(spec.input_fields),
+                "optional_fields": list(spec.optional_fields),
+                "params": {k: {"type": p.type, "default": p.default, "help": p.help} for k, p in spec.params.items()},
+                "default_model": spec.default_model,
+                "output_fields": spec.output_fields,
+            }
+            for name, spec in TASKS.items()
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    for name, spec in TASKS.items():
+        click.echo(f"{name}  (aliases: {', '.join(spec.aliases)})")
+        click.echo(f"  {spec.description}")
+        fields = ", ".join(spec.input_fields) + "".join(f", [{f}]" for f in spec.optional_fields)
+        click.echo(f"  inputs: {fields}   outputs: {', '.join(spec.output_fields)}")
+        click.echo(f"  default model: {spec.default_model}")
+        for pname, p in spec.params.items():
+            choices = f" ({'|'.join(map(str, p.choices))})" if p.choices else ""
+            click.echo(f"  --param {pname}={p.default}{choices}  {p.help}")
+        click.echo("")
+    click.echo("every task also takes: " + ", ".join(f"{k}={p.default}" for k, p in COMMON_PARAMS.items()))

@@ -1,0 +1,99 @@
+"""Distributed jobs: queue chunks through Celery, follow their progress, and collect them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from nlpbatch.broker import PROCESS_CHUNK, make_celery
+from nlpbatch.errors import BrokerError, InputError
+from nlpbatch.jobs import finalize, new_job_id, save_manifest
+from nlpbatch.jobstore import JobState, JobStatus, JobStore
+from nlpbatch.settings import Settings, redact_url
+from producer.job import JobSpec
+
+FINAL_STATES = (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
+
+
+@dataclass
+class Submission:
+    job_id: str
+    chunks: int
+
+
+def connect(settings: Settings) -> JobStore:
+    """A JobStore on the settings' Redis; BrokerError, with the password hidden, if unreachable."""
+    store = JobStore.from_url(settings.broker_url)
+    try:
+        store.r.ping()
+    except redis.RedisError as exc:
+        raise BrokerError(f"cannot reach Redis at {redact_url(settings.broker_url)}: {exc}") from None
+    return store
+
+
+def submit_job(
+    job: JobSpec,
+    settings: Settings,
+    *,
+    max_in_flight: int = 64,
+    on_job_id: Callable[[str], None] | None = None,
+) -> Submission:
+    """Queue every chunk of `job`; returns once all are queued (not done).
+
+    At most `max_in_flight` chunks wait in Redis at a time, so the broker's memory stays
+    bounded whatever the corpus size.
+    """
+    store = connect(settings)
+    app = make_celery(settings)
+    job_id = new_job_id()
+    save_manifest(settings, job.manifest(job_id))
+    store.create(job_id, job.manifest(job_id))
+    if on_job_id:
+        on_job_id(job_id)
+    sent = 0
+    for msg in job.messages(job_id):
+        while sent - store.count_done(job_id) >= max_in_flight:
+            time.sleep(0.2)
+        app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue)
+        sent += 1
+    store.set_total(job_id, sent)
+    # Workers may have finished every chunk before the total was known.
+    finalize(store, job_id)
+    return Submission(job_id, sent)
+
+
+def job_status(settings: Settings, job_id: str) -> JobStatus:
+    status = connect(settings).status(job_id)
+    if status is None:
+        raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
+    return status
+
+
+def wait_job(
+    settings: Settings,
+    job_id: str,
+    *,
+    timeout: float | None = None,
+    poll: float = 0.5,
+    on_progress: Callable[[JobStatus], None] | None = None,
+) -> JobStatus:
+    """Block until the job ends (or `timeout` seconds pass); merges the output if due."""
+    store = connect(settings)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        status = store.status(job_id)
+        if status is None:
+            raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
+        if status.complete and status.state is JobState.RUNNING:
+            finalize(store, job_id)
+            status = store.status(job_id) or status
+        if on_progress:
+            on_progress(status)
+        if status.state in FINAL_STATES:
+            return status
+        if deadline is not None and time.monotonic() > deadline:
+            return status
+        time.sleep(poll)

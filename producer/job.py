@@ -1,0 +1,120 @@
+"""A job as the user asked for it, checked whole before any work starts."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nlpbatch.errors import InvalidParameter
+from nlpbatch.modelref import resolve
+from nlpbatch.schema import ChunkMessage
+from nlpbatch.sinks import check_output
+from nlpbatch.tasks import TaskSpec, get_task
+from producer.chunking import chunked
+from producer.readers import FieldMap, Source, check_fields, expand_inputs, iter_documents
+
+PRECISIONS = ("fp32", "int8")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything that defines a job's output. Built by `prepare_job`, which validates it."""
+
+    task: str
+    model: str
+    inputs: tuple[str, ...]
+    output: str
+    params: dict[str, Any] = field(default_factory=dict)
+    precision: str = "fp32"
+    text_field: str = "text"
+    id_field: str = "id"
+    chunk_size: int = 256
+    stdin_format: str | None = None
+    #: The folder relative inputs are read from.
+    cwd: str = ""
+
+    @property
+    def spec(self) -> TaskSpec:
+        return get_task(self.task)
+
+    @property
+    def fields(self) -> FieldMap:
+        spec = self.spec
+        others = tuple(f for f in (*spec.input_fields, *spec.optional_fields) if f != "text")
+        return FieldMap(self.text_field, self.id_field, others)
+
+    def sources(self) -> list[Source]:
+        return expand_inputs(self.inputs, stdin_format=self.stdin_format, base=self.cwd or None)
+
+    def messages(self, job_id: str) -> Iterator[ChunkMessage]:
+        """The job's chunk messages, in order; the same every time for the same input."""
+        docs = iter_documents(self.sources(), self.fields)
+        for index, chunk in enumerate(chunked(docs, self.chunk_size)):
+            yield ChunkMessage(
+                job_id=job_id,
+                index=index,
+                task=self.task,
+                model=self.model,
+                docs=chunk,
+                params=self.params,
+                precision=self.precision,
+                output=self.output,
+            )
+
+    def manifest(self, job_id: str) -> dict[str, Any]:
+        return {"job_id": job_id, "created": time.time(), **asdict(self)}
+
+    @classmethod
+    def from_manifest(cls, data: dict[str, Any]) -> JobSpec:
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["inputs"] = tuple(values["inputs"])
+        return cls(**values)
+
+
+def prepare_job(
+    *,
+    task: str,
+    model: str,
+    inputs: Sequence[str],
+    output: str,
+    params: dict[str, Any] | None = None,
+    precision: str = "fp32",
+    text_field: str = "text",
+    id_field: str = "id",
+    chunk_size: int = 256,
+    stdin_format: str | None = None,
+    check_model: bool = True,
+) -> JobSpec:
+    """A validated JobSpec; raises a JobError naming the problem and the valid choices."""
+    spec = get_task(task)
+    validated = spec.validate_params(dict(params or {}))
+    if precision not in PRECISIONS:
+        raise InvalidParameter(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if chunk_size < 1:
+        raise InvalidParameter(f"chunk size must be at least 1, got {chunk_size}")
+    out = check_output(output)
+    if check_model:
+        source = resolve(model, download=False)
+        # A local folder is passed on as an absolute path, so workers elsewhere find it.
+        if source.path != Path() and Path(model).expanduser().is_dir():
+            model = str(source.path)
+    job = JobSpec(
+        task=spec.name,
+        model=model,
+        inputs=tuple(inputs),
+        output=str(out),
+        params=validated,
+        precision=precision,
+        text_field=text_field,
+        id_field=id_field,
+        chunk_size=chunk_size,
+        stdin_format=stdin_format,
+        cwd=os.getcwd(),
+    )
+    check_fields(job.sources(), job.fields, spec.input_fields)
+    return job

@@ -1,0 +1,276 @@
+"""Stream documents out of corpora: JSONL, CSV/TSV, TXT, Parquet, folders, globs and stdin.
+
+Nothing is loaded whole: files are read line by line (or row group by row group), and every
+input line yields exactly one document. A line that cannot be read becomes a document with
+an `error` naming the file and line, so the job records it and goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from nlpbatch.errors import InputError
+from nlpbatch.schema import Doc
+
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "txt",
+    ".parquet": "parquet",
+}
+STDIN = "-"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file to read (or stdin), with its format and the name used in document ids."""
+
+    path: str
+    format: str
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        if self.path == STDIN:
+            return "<stdin>"
+        return self.label or self.path
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """Which input columns feed the task: `text` from `text_field`, the rest by their names."""
+
+    text_field: str = "text"
+    id_field: str = "id"
+    other_fields: tuple[str, ...] = ()
+
+    def wanted(self) -> dict[str, str]:
+        """Column name -> document field name."""
+        out = {self.text_field: "text"}
+        out.update({name: name for name in self.other_fields})
+        return out
+
+
+def expand_inputs(
+    inputs: Sequence[str], *, stdin_format: str | None = None, base: str | None = None
+) -> list[Source]:
+    """The files behind the inputs, in a stable order; InputError if any is unusable.
+
+    Relative inputs are looked up under `base` (default: the current folder), and documents
+    are named by the path as given, so ids do not depend on where the job runs.
+    """
+    root = Path(base) if base else Path.cwd()
+    sources: list[Source] = []
+    for item in inputs:
+        if item == STDIN:
+            sources.append(Source(STDIN, stdin_format or "auto"))
+            continue
+        given = Path(item).expanduser()
+        path = given if given.is_absolute() else root / given
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS)
+            if not found:
+                raise InputError(f"folder {item} has no readable files ({', '.join(FORMATS)})")
+            sources += [
+                Source(str(p), FORMATS[p.suffix.lower()], str(given / p.relative_to(path))) for p in found
+            ]
+        elif path.is_file():
+            fmt = FORMATS.get(path.suffix.lower())
+            if fmt is None:
+                raise InputError(
+                    f"unknown input format {path.suffix or '(no extension)'!r} for {item}; "
+                    f"valid: {', '.join(FORMATS)}"
+                )
+            sources.append(Source(str(path), fmt, item))
+        elif glob.has_magic(item):
+            matched = sorted(
+                Path(p) for p in glob.glob(str(path), recursive=True)
+                if Path(p).is_file() and Path(p).suffix.lower() in FORMATS
+            )
+            if not matched:
+                raise InputError(f"no readable files match {item}")
+            sources += [
+                Source(str(p), FORMATS[p.suffix.lower()], str(p.relative_to(root)) if not given.is_absolute() else str(p))
+                for p in matched
+            ]
+        else:
+            raise InputError(f"input {item} does not exist")
+    if not sources:
+        raise InputError("no input given")
+    return sources
+
+
+def _doc_from_row(row: Any, where: str, fields: FieldMap) -> Doc:
+    if not isinstance(row, dict):
+        return {"id": where, "error": {"type": "MalformedInput", "message": f"{where}: not a JSON object"}}
+    raw_id = row.get(fields.id_field)
+    doc: Doc = {"id": raw_id if raw_id not in (None, "") else where}
+    for column, name in fields.wanted().items():
+        if column in row:
+            doc[name] = row[column]
+    return doc
+
+
+def _error_doc(where: str, kind: str, message: str) -> Doc:
+    return {"id": where, "error": {"type": kind, "message": f"{where}: {message}"}}
+
+
+def _binary(source: Source) -> IO[bytes]:
+    if source.path == STDIN:
+        return sys.stdin.buffer
+    return open(source.path, "rb")
+
+
+def _read_jsonl(stream: IO[bytes], name: str, fields: FieldMap) -> Iterator[Doc]:
+    for number, raw in enumerate(stream, start=1):
+        where = f"{name}:{number}"
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield _error_doc(where, "MalformedInput", f"invalid UTF-8 at byte {exc.start}")
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield _error_doc(where, "MalformedInput", f"invalid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        yield _doc_from_row(row, where, fields)
+
+
+def _read_txt(stream: IO[bytes], name: str, fields: FieldMap) -> Iterator[Doc]:
+    for number, raw in enumerate(stream, start=1):
+        where = f"{name}:{number}"
+        try:
+            text = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            yield _error_doc(where, "MalformedInput", f"invalid UTF-8 at byte {exc.start}")
+            continue
+        yield {"id": where, "text": text}
+
+
+def _read_csv(stream: IO[bytes], name: str, fields: FieldMap, delimiter: str) -> Iterator[Doc]:
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
+    reader = csv.DictReader(text, delimiter=delimiter)
+    number = 1  # the header line
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, UnicodeDecodeError) as exc:
+            number = reader.line_num or number + 1
+            yield _error_doc(f"{name}:{number}", "MalformedInput", f"unreadable CSV row: {exc}")
+            if isinstance(exc, UnicodeDecodeError):
+                return  # the decoder cannot resynchronise; the rest of the file is not read
+            continue
+        number = reader.line_num
+        where = f"{name}:{number}"
+        if None in row:  # more cells than header columns
+            yield _error_doc(where, "MalformedInput", "more cells than header columns")
+            continue
+        yield _doc_from_row(row, where, fields)
+
+
+def _read_parquet(path: str, name: str, fields: FieldMap) -> Iterator[Doc]:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    available = set(pf.schema_arrow.names)
+    columns = [c for c in (fields.id_field, *fields.wanted()) if c in available]
+    number = 0
+    for batch in pf.iter_batches(columns=columns or None, batch_size=2048):
+        for row in batch.to_pylist():
+            number += 1
+            yield _doc_from_row(row, f"{name}:{number}", fields)
+
+
+def _sniff(stream: IO[bytes]) -> tuple[str, IO[bytes]]:
+    """Guess JSONL or TXT for stdin from its first non-blank byte."""
+    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
+    head = buffered.peek(4096).lstrip()  # type: ignore[attr-defined]
+    return ("jsonl" if head.startswith(b"{") else "txt"), buffered
+
+
+def read_source(source: Source, fields: FieldMap) -> Iterator[Doc]:
+    """The documents of one source, in order."""
+    if source.format == "parquet":
+        yield from _read_parquet(source.path, source.name, fields)
+        return
+    stream = _binary(source)
+    try:
+        fmt = source.format
+        if fmt == "auto":
+            fmt, stream = _sniff(stream)
+        if fmt == "jsonl":
+            yield from _read_jsonl(stream, source.name, fields)
+        elif fmt == "txt":
+            yield from _read_txt(stream, source.name, fields)
+        elif fmt in ("csv", "tsv"):
+            yield from _read_csv(stream, source.name, fields, "," if fmt == "csv" else "\t")
+        else:
+            raise InputError(f"unknown input format {fmt!r}")
+    finally:
+        if source.path != STDIN:
+            stream.close()
+
+
+def iter_documents(sources: Sequence[Source], fields: FieldMap) -> Iterator[Doc]:
+    """Every document of every source, in order."""
+    for source in sources:
+        yield from read_source(source, fields)
+
+
+def first_fields(source: Source, fields: FieldMap) -> set[str] | None:
+    """The column names of a source, from its header, schema or first readable record.
+
+    None when they cannot be known without consuming input (stdin, TXT, an empty file).
+    """
+    if source.path == STDIN or source.format == "txt":
+        return None
+    if source.format == "parquet":
+        import pyarrow.parquet as pq
+
+        return set(pq.ParquetFile(source.path).schema_arrow.names)
+    with open(source.path, "rb") as fh:
+        if source.format in ("csv", "tsv"):
+            text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
+            header = next(csv.reader(text, delimiter="," if source.format == "csv" else "\t"), None)
+            return set(header) if header else None
+        for raw in fh:
+            try:
+                row = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(row, dict):
+                return set(row)
+    return None
+
+
+def check_fields(sources: Sequence[Source], fields: FieldMap, required: Sequence[str]) -> None:
+    """InputError if the first readable source lacks a required column: caught before any work."""
+    columns = {v: k for k, v in fields.wanted().items()}
+    for source in sources:
+        present = first_fields(source, fields)
+        if present is None:
+            continue
+        for name in required:
+            column = columns.get(name, name)
+            if column not in present:
+                hint = " (choose it with --text-field)" if name == "text" else ""
+                raise InputError(
+                    f"field {column!r} not found in {source.name}{hint}; "
+                    f"fields there: {', '.join(sorted(present)) or 'none'}"
+                )
+        return

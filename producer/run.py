@@ -1,0 +1,99 @@
+"""The embedded runner: a whole job in this process, no Redis and no worker.
+
+It runs each chunk through `worker.engine.run_chunk`, the very function the Celery task
+calls, so `run` and `submit` give the same records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nlpbatch.settings import Settings
+from nlpbatch.sinks import RecordWriter
+from producer.job import JobSpec
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a finished job did, and how fast."""
+
+    output: str
+    docs: int
+    errors: int
+    chunks: int
+    seconds: float
+    load_seconds: float
+    tokens: int
+    padding_waste: float
+    backend: str
+    precision: str
+    threads: int
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.docs / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output": self.output,
+            "docs": self.docs,
+            "errors": self.errors,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+            "docs_per_second": round(self.docs_per_second, 2),
+            "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else 0.0,
+            "padding_waste": round(self.padding_waste, 4),
+            "model_load_seconds": round(self.load_seconds, 2),
+            "backend": self.backend,
+            "precision": self.precision,
+            "threads": self.threads,
+        }
+
+
+def run_job(
+    job: JobSpec,
+    settings: Settings,
+    *,
+    threads: int | None = None,
+    backend: str = "auto",
+    on_chunk: Callable[[int, int], None] | None = None,
+) -> RunReport:
+    """Run `job` to completion and write its output atomically."""
+    from worker import engine  # the heavy imports happen only when a job really runs
+
+    engine.configure(settings, threads=threads, backend=backend)
+    started = time.perf_counter()
+    model = engine.get_model(job.task, job.model, job.precision)
+    load_seconds = time.perf_counter() - started
+    stats = engine.stats
+    base_tokens, base_padded = stats.tokens, stats.padded_tokens
+    docs = errors = chunks = 0
+    t0 = time.perf_counter()
+    with RecordWriter(job.output, job.spec) as writer:
+        for msg in job.messages("run"):
+            records = engine.run_chunk(msg)
+            writer.write(records)
+            chunks += 1
+            docs += len(records)
+            errors += sum(1 for r in records if "error" in r)
+            if on_chunk:
+                on_chunk(chunks, docs)
+    seconds = time.perf_counter() - t0
+    tokens = stats.tokens - base_tokens
+    padded = stats.padded_tokens - base_padded
+    return RunReport(
+        output=job.output,
+        docs=docs,
+        errors=errors,
+        chunks=chunks,
+        seconds=seconds,
+        load_seconds=load_seconds,
+        tokens=tokens,
+        padding_waste=1 - tokens / padded if padded else 0.0,
+        backend=model.runtime.backend,
+        precision=model.runtime.precision,
+        threads=engine.options().threads,
+    )

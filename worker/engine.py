@@ -1,0 +1,87 @@
+"""Chunk processing: the one function that both `nlpbatch run` and the Celery task call.
+
+Models are loaded lazily, once per process, and kept for the next chunk. In a Celery worker
+that first load happens in the child process, after the fork.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlpbatch.schema import ChunkMessage, Record
+from nlpbatch.settings import Settings
+from nlpbatch.tasks import get_task
+from worker.models.loader import LoadedModel, load_model
+from worker.pipelines import pipeline_class
+from worker.pipelines.base import BatchStats, Pipeline
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def thread_budget(concurrency: int, cores: int | None = None) -> int:
+    """Threads per worker process so that processes x threads never exceed the cores."""
+    cores = cores or available_cores()
+    return max(1, cores // max(1, concurrency))
+
+
+@dataclass
+class EngineOptions:
+    """How this process runs models."""
+
+    cache: Path
+    threads: int
+    backend: str = "auto"
+
+
+_options: EngineOptions | None = None
+_models: dict[tuple[str, str, str], LoadedModel] = {}
+_lock = threading.Lock()
+stats = BatchStats()
+
+
+def configure(settings: Settings, *, threads: int | None = None, backend: str = "auto") -> None:
+    """Set this process's model cache, thread budget and backend; drops loaded models."""
+    global _options
+    with _lock:
+        _options = EngineOptions(settings.onnx_dir, threads or available_cores(), backend)
+        _models.clear()
+
+
+def options() -> EngineOptions:
+    if _options is None:
+        configure(Settings.from_env(), threads=int(os.environ.get("NLPBATCH_THREADS", "0")) or None)
+    assert _options is not None
+    return _options
+
+
+def get_model(task: str, model: str, precision: str) -> LoadedModel:
+    """The loaded model for (task, model, precision), loading it on first use."""
+    spec = get_task(task)
+    key = (spec.export_task, model, precision)
+    with _lock:
+        if key not in _models:
+            opts = options()
+            _models[key] = load_model(
+                spec, model, precision=precision, cache=opts.cache, threads=opts.threads, backend=opts.backend
+            )
+        return _models[key]
+
+
+def get_pipeline(task: str, model: str, precision: str, params: dict[str, object]) -> Pipeline:
+    pipeline = pipeline_class(task)(get_model(task, model, precision), dict(params))
+    pipeline.stats = stats  # one set of counters per process, for the job report
+    return pipeline
+
+
+def run_chunk(msg: ChunkMessage) -> list[Record]:
+    """Process one chunk: exactly one record per document, in the chunk's order."""
+    pipeline = get_pipeline(msg.task, msg.model, msg.precision, msg.params)
+    return pipeline(msg.docs)

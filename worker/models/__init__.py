@@ -1,0 +1,1 @@
+"""The model store: ONNX exports cached on disk, and loading models for a task."""

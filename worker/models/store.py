@@ -1,0 +1,120 @@
+"""ONNX exports cached under `NLPBATCH_HOME/onnx`, keyed by model content, task and precision.
+
+Several workers may ask for the same export at once. One takes a file lock and exports into
+a temporary folder beside the cache entry, then renames it into place; the others wait on
+the lock and find the finished entry. A reader never sees a half-written export.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from nlpbatch.errors import ModelLoadError
+from nlpbatch.modelref import ModelSource
+
+log = logging.getLogger("nlpbatch.models")
+
+# Bump when the export recipe changes, so old cache entries are not reused.
+EXPORT_RECIPE = "1"
+PRECISIONS = ("fp32", "int8")
+
+
+def cache_key(source: ModelSource, export_task: str, precision: str) -> str:
+    """The cache folder name: readable prefix, then a hash of what defines the export."""
+    digest = hashlib.sha256(
+        f"{source.content_key}|{export_task}|{precision}|{EXPORT_RECIPE}".encode()
+    ).hexdigest()[:16]
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.ref.strip("/").split("/")[-1])[:40]
+    return f"{slug}-{export_task}-{precision}-{digest}"
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache: Path) -> Path:
+    """The folder holding `model.onnx`, tokenizer and config; exported on first use."""
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    final = cache / cache_key(source, export_task, precision)
+    if (final / "model.onnx").is_file():
+        return final
+    with _file_lock(cache / f"{final.name}.lock"):
+        if (final / "model.onnx").is_file():  # exported by another process while we waited
+            return final
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=cache))
+        try:
+            started = time.perf_counter()
+            if precision == "fp32":
+                _export(source, export_task, tmp)
+            else:
+                base = onnx_model_dir(source, export_task, "fp32", cache)
+                _quantize(base, tmp)
+            meta = {
+                "ref": source.ref,
+                "content_key": source.content_key,
+                "export_task": export_task,
+                "precision": precision,
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+            (tmp / "nlpbatch.json").write_text(json.dumps(meta, indent=2))
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    log.info("exported %s for %s (%s) to %s", source.ref, export_task, precision, final)
+    return final
+
+
+def _export(source: ModelSource, export_task: str, out: Path) -> None:
+    from optimum.exporters.onnx import main_export
+
+    try:
+        main_export(
+            str(source.path),
+            output=str(out),
+            task=export_task,
+            # Plain transformers export even for sentence-transformers folders: pooling is
+            # done by nlpbatch, and the library itself need not be installed.
+            library_name="transformers",
+            do_validation=False,
+            trust_remote_code=False,
+            local_files_only=True,
+        )
+    except Exception as exc:
+        raise ModelLoadError(f"ONNX export of {source.ref} for {export_task} failed: {exc}") from exc
+    if not (out / "model.onnx").is_file():
+        raise ModelLoadError(f"ONNX export of {source.ref} produced no model.onnx")
+
+
+def _quantize(base: Path, out: Path) -> None:
+    """Dynamic int8, per channel: per-tensor scales cost embedding models most of their accuracy."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    for item in base.iterdir():
+        if item.suffix != ".onnx" and item.is_file() and item.name != "nlpbatch.json":
+            shutil.copy2(item, out / item.name)
+    quantize_dynamic(
+        str(base / "model.onnx"),
+        str(out / "model.onnx"),
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+    )
