@@ -1,18 +1,18 @@
 """The exceptions nlpbatch raises, in one tree.
 
-    NlpbatchError
-    ├── PermanentError            never retried
-    │   ├── JobError              a job that cannot start: the CLI exits with code 2
-    │   │   ├── UnknownTask
-    │   │   ├── UnknownModel
-    │   │   ├── InvalidParameter
-    │   │   ├── InputError        missing file, empty folder, unknown format, missing field
-    │   │   └── OutputError       output path that cannot be written
-    │   ├── DocumentError         one document: becomes an error record, the job goes on
-    │   └── MessageError          a chunk message that does not decode
-    └── TransientError            retried with backoff
-        ├── ModelLoadError
-        └── BrokerError
+NlpbatchError
+├── PermanentError            never retried
+│   ├── JobError              a job that cannot start: the CLI exits with code 2
+│   │   ├── UnknownTask
+│   │   ├── UnknownModel
+│   │   ├── InvalidParameter
+│   │   ├── InputError        missing file, empty folder, unknown format, missing field
+│   │   └── OutputError       output path that cannot be written
+│   ├── DocumentError         one document: becomes an error record, the job goes on
+│   └── MessageError          a chunk message that does not decode
+└── TransientError            retried with backoff
+    ├── ModelLoadError
+    └── BrokerError
 """
 
 from __future__ import annotations

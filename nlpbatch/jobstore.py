@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from enum import Enum
-from typing import Any
+from enum import StrEnum
+from typing import Any, cast
 
 import redis
 
@@ -20,7 +20,7 @@ PREFIX = "nlpbatch:job:"
 FINISHED_TTL = 7 * 24 * 3600
 
 
-class JobState(str, Enum):
+class JobState(StrEnum):
     QUEUING = "queuing"  # the producer is still cutting and sending chunks
     RUNNING = "running"  # every chunk is queued; workers are on it
     DONE = "done"
@@ -138,7 +138,7 @@ class JobStore:
         return {int(i) for i in self.r.smembers(self.key(job_id) + ":done")}
 
     def status(self, job_id: str) -> JobStatus | None:
-        data = self.r.hgetall(self.key(job_id))
+        data = cast(dict[str, str], self.r.hgetall(self.key(job_id)))
         if not data:
             return None
         total = data.get("total")

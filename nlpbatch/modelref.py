@@ -49,7 +49,7 @@ def _packaged_path(ref: str) -> Path | None:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / sub
+    path = Path(next(iter(spec.submodule_search_locations))) / sub
     return path if (path / "config.json").is_file() else None
 
 

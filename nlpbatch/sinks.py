@@ -29,8 +29,7 @@ def output_format(path: str | Path) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         raise OutputError(
-            f"unknown output extension {suffix or '(none)'!r} for {path}; use one of: "
-            + ", ".join(FORMATS)
+            f"unknown output extension {suffix or '(none)'!r} for {path}; use one of: " + ", ".join(FORMATS)
         )
     return FORMATS[suffix]
 
@@ -88,7 +87,7 @@ def _to_row(spec: TaskSpec, record: Record) -> Record:
         value = record.get(name)
         if kind == "json" and value is not None:
             value = dumps(value)
-        elif hasattr(value, "tolist"):
+        elif value is not None and hasattr(value, "tolist"):
             value = value.tolist()
         row[name] = value
     row["error"] = record.get("error")
@@ -215,11 +214,7 @@ def done_parts(output: str | Path) -> set[int]:
     folder = parts_dir(output)
     if not folder.is_dir():
         return set()
-    return {
-        int(p.stem.split("-")[1])
-        for p in folder.glob("chunk-*.jsonl")
-        if p.stem.split("-")[1].isdigit()
-    }
+    return {int(p.stem.split("-")[1]) for p in folder.glob("chunk-*.jsonl") if p.stem.split("-")[1].isdigit()}
 
 
 def merge_parts(output: str | Path, spec: TaskSpec, n_chunks: int, *, keep_parts: bool = False) -> Path:

@@ -31,9 +31,7 @@ class Param:
         try:
             out = _COERCE[self.type](value)
         except (TypeError, ValueError) as exc:
-            raise InvalidParameter(
-                f"parameter {name!r} expects {self.type}, got {value!r} ({exc})"
-            ) from None
+            raise InvalidParameter(f"parameter {name!r} expects {self.type}, got {value!r} ({exc})") from None
         if self.choices and out not in self.choices:
             allowed = ", ".join(map(str, self.choices))
             raise InvalidParameter(f"parameter {name!r} must be one of: {allowed}; got {out!r}")
@@ -145,7 +143,9 @@ _SENTIMENT = TaskSpec(
     optional_fields=("text_pair",),
     params={
         "function_to_apply": Param(
-            "str", "default", "score function: as transformers picks it, or softmax/sigmoid/none",
+            "str",
+            "default",
+            "score function: as transformers picks it, or softmax/sigmoid/none",
             ("default", "softmax", "sigmoid", "none"),
         ),
     },

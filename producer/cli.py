@@ -67,7 +67,9 @@ def parse_params(pairs: tuple[str, ...], params_file: str | None) -> dict[str, A
 
 def broker_option(fn: F) -> F:
     return click.option(
-        "--broker", envvar="NLPBATCH_BROKER_URL", default=None,
+        "--broker",
+        envvar="NLPBATCH_BROKER_URL",
+        default=None,
         help="Redis URL of the broker [env NLPBATCH_BROKER_URL; default redis://localhost:6379/0]",
     )(fn)
 
@@ -79,14 +81,20 @@ def job_options(fn: F) -> F:
         click.option("--task", "-t", required=True, help="Task name or alias (see `nlpbatch tasks`)."),
         click.option("--model", "-m", default=None, help="Local folder or hub id [default: the task's]."),
         click.option("--output", "-o", required=True, help="Output file: .jsonl or .parquet."),
-        click.option("--text-field", default="text", show_default=True, help="Input column holding the text."),
+        click.option(
+            "--text-field", default="text", show_default=True, help="Input column holding the text."
+        ),
         click.option("--id-field", default="id", show_default=True, help="Input column holding the id."),
         click.option("--chunk-size", default=256, show_default=True, type=int, help="Documents per chunk."),
-        click.option("--param", "-p", "param_pairs", multiple=True, help="Task parameter key=value (repeatable)."),
+        click.option(
+            "--param", "-p", "param_pairs", multiple=True, help="Task parameter key=value (repeatable)."
+        ),
         click.option("--params", "params_file", default=None, help="JSON file of task parameters."),
         click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"])),
         click.option(
-            "--input-format", default=None, type=click.Choice(["jsonl", "txt", "csv", "tsv"]),
+            "--input-format",
+            default=None,
+            type=click.Choice(["jsonl", "txt", "csv", "tsv"]),
             help="Format of stdin (`-`); guessed when omitted.",
         ),
     ]
@@ -96,9 +104,8 @@ def job_options(fn: F) -> F:
 
 
 def build_job(kw: dict[str, Any]) -> Any:
-    from producer.job import prepare_job
-
     from nlpbatch.tasks import get_task
+    from producer.job import prepare_job
 
     model = kw["model"] or get_task(kw["task"]).default_model
     return prepare_job(
@@ -116,12 +123,16 @@ def build_job(kw: dict[str, Any]) -> Any:
 
 
 @click.group()
-@click.option("--home", envvar="NLPBATCH_HOME", default=None, help="Cache and job folder [env NLPBATCH_HOME].")
+@click.option(
+    "--home", envvar="NLPBATCH_HOME", default=None, help="Cache and job folder [env NLPBATCH_HOME]."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.pass_context
 def main(ctx: click.Context, home: str | None, verbose: bool) -> None:
     """Run transformers models over large corpora, in this process or across Celery workers."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     ctx.obj = {"home": home}
 
 
@@ -222,20 +233,30 @@ def wait(ctx: click.Context, job_id: str, broker: str | None, timeout: float | N
 @main.command()
 @broker_option
 @click.option("--concurrency", "-c", default=1, show_default=True, help="Worker processes.")
-@click.option("--threads", type=int, default=None, help="Model threads per process [default: cores / concurrency].")
+@click.option(
+    "--threads", type=int, default=None, help="Model threads per process [default: cores / concurrency]."
+)
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--name", default=None, help="Celery node name [default: nlpbatch-PID@host].")
 @click.pass_context
 def worker(
-    ctx: click.Context, broker: str | None, concurrency: int, threads: int | None, backend: str, loglevel: str, name: str | None
+    ctx: click.Context,
+    broker: str | None,
+    concurrency: int,
+    threads: int | None,
+    backend: str,
+    loglevel: str,
+    name: str | None,
 ) -> None:
     """Start a Celery worker that processes queued chunks."""
     from worker.main import run_worker
 
     settings = settings_for(ctx, broker)
     click.echo(f"nlpbatch worker on {redact_url(settings.broker_url)}", err=True)
-    run_worker(settings, concurrency=concurrency, threads=threads, loglevel=loglevel, backend=backend, name=name)
+    run_worker(
+        settings, concurrency=concurrency, threads=threads, loglevel=loglevel, backend=backend, name=name
+    )
 
 
 @main.group()
@@ -272,7 +293,9 @@ def tasks(as_json: bool) -> None:
                 "aliases": list(spec.aliases),
                 "input_fields": list(spec.input_fields),
                 "optional_fields": list(spec.optional_fields),
-                "params": {k: {"type": p.type, "default": p.default, "help": p.help} for k, p in spec.params.items()},
+                "params": {
+                    k: {"type": p.type, "default": p.default, "help": p.help} for k, p in spec.params.items()
+                },
                 "default_model": spec.default_model,
                 "output_fields": spec.output_fields,
             }

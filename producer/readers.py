@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from nlpbatch.errors import InputError
 from nlpbatch.schema import Doc
@@ -94,13 +94,18 @@ def expand_inputs(
             sources.append(Source(str(path), fmt, item))
         elif glob.has_magic(item):
             matched = sorted(
-                Path(p) for p in glob.glob(str(path), recursive=True)
+                Path(p)
+                for p in glob.glob(str(path), recursive=True)
                 if Path(p).is_file() and Path(p).suffix.lower() in FORMATS
             )
             if not matched:
                 raise InputError(f"no readable files match {item}")
             sources += [
-                Source(str(p), FORMATS[p.suffix.lower()], str(p.relative_to(root)) if not given.is_absolute() else str(p))
+                Source(
+                    str(p),
+                    FORMATS[p.suffix.lower()],
+                    str(p.relative_to(root)) if not given.is_absolute() else str(p),
+                )
                 for p in matched
             ]
         else:
@@ -198,8 +203,8 @@ def _read_parquet(path: str, name: str, fields: FieldMap) -> Iterator[Doc]:
 
 def _sniff(stream: IO[bytes]) -> tuple[str, IO[bytes]]:
     """Guess JSONL or TXT for stdin from its first non-blank byte."""
-    buffered = io.BufferedReader(stream) if not hasattr(stream, "peek") else stream
-    head = buffered.peek(4096).lstrip()  # type: ignore[attr-defined]
+    buffered: Any = stream if hasattr(stream, "peek") else io.BufferedReader(cast(Any, stream))
+    head = buffered.peek(4096).lstrip()
     return ("jsonl" if head.startswith(b"{") else "txt"), buffered
 
 

@@ -43,7 +43,11 @@ def run_worker(
     engine.configure(settings, threads=threads, backend=backend)  # for the solo pool
     node = name or f"nlpbatch-{os.getpid()}@{socket.gethostname()}"
     log.info(
-        "worker %s: broker %s, %d processes x %d threads", node, redact_url(settings.broker_url), concurrency, threads
+        "worker %s: broker %s, %d processes x %d threads",
+        node,
+        redact_url(settings.broker_url),
+        concurrency,
+        threads,
     )
     pool = "solo" if concurrency == 1 and os.environ.get("NLPBATCH_POOL") == "solo" else "prefork"
     app.worker_main(

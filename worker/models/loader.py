@@ -84,7 +84,9 @@ def load_model(
     except Exception as exc:
         raise ModelLoadError(f"could not load {ref} for {spec.name}: {exc}") from exc
     seconds = time.perf_counter() - started
-    log.info("loaded %s for %s on %s/%s in %.1fs", ref, spec.name, runtime.backend, runtime.precision, seconds)
+    log.info(
+        "loaded %s for %s on %s/%s in %.1fs", ref, spec.name, runtime.backend, runtime.precision, seconds
+    )
     return LoadedModel(source, tokenizer, config, runtime, seconds)
 
 

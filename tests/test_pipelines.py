@@ -1,0 +1,139 @@
+"""sentiment and embed give what transformers.pipeline gives, on ONNX Runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nlpbatch.schema import ChunkMessage
+from nlpbatch.settings import Settings
+from worker import engine
+from worker.pipelines.base import plan_batches
+
+TEXTS = [
+    "i love this movie",
+    "the battery broke after a week , very bad",
+    "it is ok",
+    "what a great film , amazing sound and a fine price . i enjoyed it very much and so did mary",
+    "boring",
+    "",
+    "the screen works",
+]
+
+
+@pytest.fixture(autouse=True)
+def _engine(settings: Settings) -> None:
+    engine.configure(settings, threads=1, backend="onnx")
+
+
+def run(task: str, model: Path | str, texts: list[str], **params: object) -> list[dict]:
+    docs = [{"id": i, "text": t} for i, t in enumerate(texts)]
+    msg = ChunkMessage(job_id="t", index=0, task=task, model=str(model), docs=docs, params=params)
+    return engine.run_chunk(msg)
+
+
+@pytest.mark.parametrize("arch", ["tiny_bert", "tiny_distilbert"])
+def test_sentiment_matches_the_transformers_pipeline(arch: str, request: pytest.FixtureRequest) -> None:
+    from transformers import pipeline
+
+    model = request.getfixturevalue(arch)
+    ours = run("sentiment", model, TEXTS, batch_size=3)
+    theirs = pipeline("text-classification", model=str(model), device="cpu")(TEXTS)
+    assert [r["id"] for r in ours] == list(range(len(TEXTS)))
+    assert [r["label"] for r in ours] == [t["label"] for t in theirs]
+    np.testing.assert_allclose([r["score"] for r in ours], [t["score"] for t in theirs], atol=1e-4)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
+def test_embed_matches_pooled_transformers_features(tiny_bert: Path, pooling: str) -> None:
+    from transformers import pipeline
+
+    ours = run("embed", tiny_bert, TEXTS, pooling=pooling, normalize=False, batch_size=2)
+    features = pipeline("feature-extraction", model=str(tiny_bert), device="cpu")(TEXTS)
+    for record, tokens in zip(ours, features, strict=True):
+        hidden = np.asarray(tokens[0])
+        expected = {"mean": hidden.mean(0), "cls": hidden[0], "max": hidden.max(0)}[pooling]
+        np.testing.assert_allclose(record["embedding"], expected, atol=1e-4)
+
+
+def test_normalized_embeddings_have_unit_length(tiny_distilbert: Path) -> None:
+    for record in run("embed", tiny_distilbert, TEXTS):
+        assert abs(np.linalg.norm(record["embedding"]) - 1) < 1e-5
+
+
+def test_records_come_back_in_input_order_whatever_the_length_sort(tiny_bert: Path) -> None:
+    texts = [("good " * n).strip() for n in (30, 1, 12, 3, 50, 2, 7)]
+    batched = run("embed", tiny_bert, texts, batch_size=2, max_batch_tokens=64)
+    alone = [run("embed", tiny_bert, [t])[0]["embedding"] for t in texts]
+    for record, single in zip(batched, alone, strict=True):
+        np.testing.assert_allclose(record["embedding"], single, atol=1e-5)
+
+
+def test_a_text_longer_than_the_model_limit_is_truncated_not_failed(tiny_bert: Path) -> None:
+    [record] = run("sentiment", tiny_bert, ["good " * 1000])
+    assert record["label"] in {"POSITIVE", "NEGATIVE"}
+
+
+def test_documents_with_missing_or_non_text_fields_get_error_records(tiny_bert: Path) -> None:
+    docs = [
+        {"id": "a", "text": "good"},
+        {"id": "b"},
+        {"id": "c", "text": 42},
+        {"id": "d", "error": {"type": "MalformedInput", "message": "x.jsonl:4: invalid JSON"}},
+    ]
+    msg = ChunkMessage(job_id="t", index=0, task="sentiment", model=str(tiny_bert), docs=docs)
+    records = engine.run_chunk(msg)
+    assert [r["id"] for r in records] == ["a", "b", "c", "d"]
+    assert "label" in records[0]
+    assert records[1]["error"] == {"type": "DocumentError", "message": "missing field 'text'"}
+    assert records[2]["error"]["message"] == "field 'text' must be a string, got int"
+    assert records[3]["error"]["type"] == "MalformedInput"
+
+
+def test_a_batch_failing_in_the_model_is_bisected_to_the_poison_document(
+    tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipe = engine.get_pipeline("sentiment", str(tiny_bert), "fp32", {})
+    real = pipe.model.runtime.run
+    poison = pipe.tokenizer("the poison apple")["input_ids"]
+
+    def flaky(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for row in feeds["input_ids"]:
+            if list(row[: len(poison)]) == poison:
+                raise RuntimeError("model blew up")
+        return real(feeds)
+
+    monkeypatch.setattr(pipe.model.runtime, "run", flaky)
+    docs = [{"id": i, "text": t} for i, t in enumerate(["good", "the poison apple", "bad", "ok", "fine"])]
+    records = pipe(docs)
+    assert [("error" in r) for r in records] == [False, True, False, False, False]
+    assert records[1]["error"] == {"type": "RuntimeError", "message": "model blew up"}
+
+
+def test_batches_are_formed_by_length_under_the_token_budget() -> None:
+    lengths = [5, 100, 6, 98, 7, 50]
+    batches = plan_batches(lengths, batch_size=8, max_tokens=200)
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    for batch in batches:
+        assert len(batch) * max(lengths[i] for i in batch) <= 200 or len(batch) == 1
+    assert batches == [[0, 2, 4, 5], [3, 1]]  # short ones together, long ones apart
+    assert plan_batches([500], batch_size=8, max_tokens=100) == [[0]]
+
+
+def test_the_thread_budget_never_oversubscribes_the_cores() -> None:
+    assert engine.thread_budget(2, cores=2) == 1
+    assert engine.thread_budget(1, cores=8) == 8
+    assert engine.thread_budget(3, cores=8) == 2
+    assert engine.thread_budget(16, cores=2) == 1
+
+
+def test_the_packaged_minilm_ranks_related_sentences_above_unrelated(minilm: str) -> None:
+    texts = [
+        "A man is playing a guitar on stage.",
+        "Someone performs music with a guitar in front of an audience.",
+        "The quarterly tax report is due next Monday.",
+    ]
+    a, b, c = (np.asarray(r["embedding"]) for r in run("embed", minilm, texts))
+    assert float(a @ b) > float(a @ c) + 0.3

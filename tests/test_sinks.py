@@ -1,0 +1,69 @@
+"""Output files appear whole or not at all, in JSONL or Parquet, in input order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from nlpbatch.errors import OutputError
+from nlpbatch.sinks import RecordWriter, check_output, merge_parts, parts_dir, read_records, write_part
+from nlpbatch.tasks import get_task
+
+EMBED = get_task("embed")
+
+
+def test_a_failed_job_leaves_no_output_and_no_temporary_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(RuntimeError), RecordWriter(out, EMBED) as w:
+        w.write([{"id": 1, "embedding": [0.5]}])
+        raise RuntimeError("crash mid-job")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_output_is_replaced_only_when_the_new_one_is_complete(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text("old\n")
+    w = RecordWriter(out, EMBED)
+    w.write([{"id": 1, "embedding": [0.5]}])
+    assert out.read_text() == "old\n"  # still the old file while writing
+    w.close()
+    assert list(read_records(out)) == [{"id": 1, "embedding": [0.5]}]
+
+
+def test_parquet_stores_embeddings_as_float32_lists_and_errors_as_structs(tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    with RecordWriter(out, EMBED) as w:
+        w.write([{"id": 1, "embedding": [0.25, 0.5]}, {"id": "b", "error": {"type": "X", "message": "m"}}])
+    table = pq.read_table(out)
+    assert table.schema.field("embedding").type == pa.list_(pa.float32())
+    assert table.to_pylist() == [
+        {"id": "1", "embedding": [0.25, 0.5], "error": None},
+        {"id": "b", "embedding": None, "error": {"type": "X", "message": "m"}},
+    ]
+
+
+def test_parts_merge_in_chunk_order_and_are_removed(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    write_part(out, 1, [{"id": "c"}])
+    write_part(out, 0, [{"id": "a"}, {"id": "b"}])
+    write_part(out, 0, [{"id": "a"}, {"id": "b"}])  # a chunk done twice still counts once
+    merge_parts(out, EMBED, 2)
+    assert [r["id"] for r in read_records(out)] == ["a", "b", "c"]
+    assert not parts_dir(out).exists()
+
+
+def test_merging_with_a_missing_part_refuses_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    write_part(out, 0, [{"id": "a"}])
+    with pytest.raises(OutputError, match="1 chunk"):
+        merge_parts(out, EMBED, 2)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["out.csv", "out", "out.json"])
+def test_an_output_with_an_unknown_extension_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(OutputError, match="unknown output extension"):
+        check_output(tmp_path / name)
