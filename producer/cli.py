@@ -314,3 +314,7 @@ def tasks(as_json: bool) -> None:
             click.echo(f"  --param {pname}={p.default}{choices}  {p.help}")
         click.echo("")
     click.echo("every task also takes: " + ", ".join(f"{k}={p.default}" for k, p in COMMON_PARAMS.items()))
+
+
+# Commands defined in other modules register here, one line each:
+# main.add_command(module.command)
