@@ -66,7 +66,7 @@ def run_job(
 
     engine.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
-    model = engine.get_model(job.task, job.model, job.precision)
+    model = engine.get_pipeline(job.task, job.model, job.precision, job.params).model
     load_seconds = time.perf_counter() - started
     stats = engine.stats
     base_tokens, base_padded = stats.tokens, stats.padded_tokens

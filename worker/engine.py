@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nlpbatch.schema import ChunkMessage, Record
@@ -62,9 +62,14 @@ def options() -> EngineOptions:
     return _options
 
 
-def get_model(task: str, model: str, precision: str) -> LoadedModel:
-    """The loaded model for (task, model, precision), loading it on first use."""
+def get_model(task: str, model: str, precision: str, export_task: str | None = None) -> LoadedModel:
+    """The loaded model for (task, model, precision), loading it on first use.
+
+    `export_task` overrides the task's usual model head (similarity picks one per model).
+    """
     spec = get_task(task)
+    if export_task and export_task != spec.export_task:
+        spec = replace(spec, export_task=export_task)
     key = (spec.export_task, model, precision)
     with _lock:
         if key not in _models:
@@ -76,7 +81,9 @@ def get_model(task: str, model: str, precision: str) -> LoadedModel:
 
 
 def get_pipeline(task: str, model: str, precision: str, params: dict[str, object]) -> Pipeline:
-    pipeline = pipeline_class(task)(get_model(task, model, precision), dict(params))
+    cls = pipeline_class(task)
+    export_task = cls.export_task_for(get_task(task), model, dict(params))
+    pipeline = cls(get_model(task, model, precision, export_task), dict(params))
     pipeline.stats = stats  # one set of counters per process, for the job report
     return pipeline
 

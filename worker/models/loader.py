@@ -26,6 +26,8 @@ _TORCH_CLASSES = {
 }
 
 BACKENDS = ("auto", "onnx", "torch")
+#: The export task of tasks that need the tokenizer alone: nothing is exported or loaded.
+TOKENIZER_ONLY = "tokenizer"
 
 
 @dataclass
@@ -67,6 +69,8 @@ def load_model(
     if backend == "auto":
         backend = "torch" if cuda_available() else "onnx"
     try:
+        if spec.export_task == TOKENIZER_ONLY:
+            return _tokenizer_only(source, spec, started)
         if backend == "onnx":
             from worker.runtime.onnx import OnnxRuntime
 
@@ -88,6 +92,29 @@ def load_model(
         "loaded %s for %s on %s/%s in %.1fs", ref, spec.name, runtime.backend, runtime.precision, seconds
     )
     return LoadedModel(source, tokenizer, config, runtime, seconds)
+
+
+class NoRuntime:
+    """The runtime of a tokenizer-only task: there is no model to call."""
+
+    backend = "none"
+    precision = "none"
+    input_names: tuple[str, ...] = ()
+
+    def run(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("this task runs no model")
+
+
+def _tokenizer_only(source: ModelSource, spec: TaskSpec, started: float) -> LoadedModel:
+    from transformers import AutoConfig, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(source.path), use_fast=True)
+    try:
+        config = AutoConfig.from_pretrained(str(source.path))
+    except Exception:  # a tokenizer folder need not hold a model config
+        config = None
+    log.info("loaded the tokenizer of %s for %s", source.ref, spec.name)
+    return LoadedModel(source, tokenizer, config, NoRuntime(), time.perf_counter() - started)
 
 
 def _torch_runtime(source: ModelSource, spec: TaskSpec, threads: int) -> Runtime:

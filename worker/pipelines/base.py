@@ -79,6 +79,13 @@ class Pipeline:
     task: ClassVar[str]
     #: Outputs with a sequence axis; they are cut to each feature's true length.
     token_outputs: ClassVar[frozenset[str]] = frozenset()
+    #: False for tasks that need only the tokenizer: features are never sent to a model.
+    runs_model: ClassVar[bool] = True
+
+    @classmethod
+    def export_task_for(cls, spec: TaskSpec, model: str, params: dict[str, Any]) -> str:
+        """The model head this job needs (optimum's export task); most tasks have one."""
+        return spec.export_task
 
     def __init__(self, model: LoadedModel, params: dict[str, Any]) -> None:
         self.spec: TaskSpec = get_task(self.task)
@@ -170,6 +177,9 @@ class Pipeline:
         outputs: dict[int, Outputs] = {}
         failed: dict[int, BaseException] = {}
         lengths = [len(f.input_ids) for f in features]
+        if not self.runs_model:
+            outputs = {k: {} for k in range(len(features))}
+            lengths = []
         for batch in plan_batches(
             lengths, batch_size=self.params["batch_size"], max_tokens=self.params["max_batch_tokens"]
         ):
