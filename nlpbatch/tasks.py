@@ -148,10 +148,15 @@ _SENTIMENT = TaskSpec(
             "score function: as transformers picks it, or softmax/sigmoid/none",
             ("default", "softmax", "sigmoid", "none"),
         ),
+        "top_k": Param(
+            "int_or_none",
+            1,
+            "1: the best label only; N: also `predictions`, the N best as [{label, score}]; none: all",
+        ),
     },
     default_model="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
     export_task="text-classification",
-    output_fields={"label": "string", "score": "float"},
+    output_fields={"label": "string", "score": "float", "predictions": "json"},
 )
 
 _EMBED = TaskSpec(
@@ -168,7 +173,136 @@ _EMBED = TaskSpec(
     output_fields={"embedding": "float_list"},
 )
 
-TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (_SENTIMENT, _EMBED)}
+_NER = TaskSpec(
+    name="ner",
+    description="Named entities (or other token labels) with character offsets into the text.",
+    aliases=("token-classification",),
+    input_fields=("text",),
+    params={
+        "aggregation_strategy": Param(
+            "str",
+            "simple",
+            "how word pieces become entities, as transformers defines it",
+            ("none", "simple", "first", "average", "max"),
+        ),
+        "stride": Param("int", 32, "tokens shared by consecutive windows of a long document"),
+        "ignore_labels": Param("str_list", ["O"], "labels that are not entities"),
+    },
+    default_model="dbmdz/bert-large-cased-finetuned-conll03-english",
+    export_task="token-classification",
+    output_fields={"entities": "json"},
+)
+
+_QA = TaskSpec(
+    name="qa",
+    description="Extract the answer to `question` from `context`; long contexts are windowed.",
+    aliases=("question-answering",),
+    input_fields=("question", "context"),
+    params={
+        "top_k": Param("int", 1, "answers per document; above 1 they are listed in `predictions`"),
+        "doc_stride": Param(
+            "int_or_none", None, "tokens shared by consecutive windows (default: min(max_seq_len/2, 128))"
+        ),
+        "max_answer_len": Param("int", 15, "longest answer, in tokens"),
+        "max_seq_len": Param(
+            "int_or_none", None, "tokens per window, question included (default: min(model limit, 384))"
+        ),
+        "handle_impossible_answer": Param("bool", False, "answer '' when that scores best"),
+    },
+    default_model="distilbert/distilbert-base-cased-distilled-squad",
+    export_task="question-answering",
+    output_fields={
+        "answer": "string",
+        "score": "float",
+        "start": "int",
+        "end": "int",
+        "predictions": "json",
+    },
+)
+
+_SIMILARITY = TaskSpec(
+    name="similarity",
+    description=(
+        "How alike `text` and `text_pair` are: a cross-encoder's score for a sequence-pair "
+        "classifier, or the cosine of two pooled embeddings for any other model."
+    ),
+    aliases=("sentence-similarity",),
+    input_fields=("text", "text_pair"),
+    params={
+        "mode": Param(
+            "str",
+            "auto",
+            "auto: cross-encoder if the model's config names a *ForSequenceClassification head, "
+            "else bi-encoder",
+            ("auto", "cross-encoder", "bi-encoder"),
+        ),
+        "pooling": Param("str", "mean", "bi-encoder pooling", ("mean", "cls", "max")),
+    },
+    default_model="sentence-transformers/all-MiniLM-L6-v2",
+    export_task="feature-extraction",
+    output_fields={"score": "float", "label": "string"},
+)
+
+_FILL_MASK = TaskSpec(
+    name="fill-mask",
+    description="Fill the model's mask token (one per text) with the most likely words.",
+    aliases=("fill_mask", "unmask"),
+    input_fields=("text",),
+    params={
+        "top_k": Param("int", 5, "candidates per text, listed in `predictions`"),
+        "targets": Param("str_list_or_none", None, "score only these words"),
+    },
+    default_model="distilbert/distilroberta-base",
+    export_task="fill-mask",
+    output_fields={
+        "sequence": "string",
+        "score": "float",
+        "token": "int",
+        "token_str": "string",
+        "predictions": "json",
+    },
+)
+
+_ZERO_SHOT = TaskSpec(
+    name="zero-shot",
+    description="Score candidate labels with an NLI model: each label's entailment, as transformers does.",
+    aliases=("zero-shot-classification",),
+    input_fields=("text",),
+    optional_fields=("candidate_labels",),
+    params={
+        "candidate_labels": Param(
+            "str_list_or_none", None, "labels for every text; a document's `candidate_labels` field wins"
+        ),
+        "hypothesis_template": Param("str", "This example is {}.", "the hypothesis; {} is the label"),
+        "multi_label": Param("bool", False, "score each label on its own instead of against each other"),
+    },
+    default_model="facebook/bart-large-mnli",
+    export_task="text-classification",
+    output_fields={"sequence": "string", "labels": "string_list", "scores": "float_list"},
+)
+
+_TOKENIZE = TaskSpec(
+    name="tokenize",
+    description="Tokens and ids from the model's tokenizer alone (no model run), with the [UNK] share.",
+    aliases=("tokenization",),
+    input_fields=("text",),
+    params={
+        "add_special_tokens": Param("bool", False, "include [CLS], [SEP] and the like"),
+    },
+    default_model="google-bert/bert-base-multilingual-cased",
+    export_task="tokenizer",
+    output_fields={
+        "tokens": "string_list",
+        "input_ids": "int_list",
+        "num_tokens": "int",
+        "unk_share": "float",
+    },
+)
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (_SENTIMENT, _EMBED, _NER, _QA, _SIMILARITY, _FILL_MASK, _ZERO_SHOT, _TOKENIZE)
+}
 ALIASES: dict[str, str] = {alias: spec.name for spec in TASKS.values() for alias in spec.aliases}
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,27 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_distilbert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_classifier(tmp_path_factory.mktemp("tiny-distilbert"), "distilbert")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """tiny_models(arch, head, labels=None, problem_type=None): each built once per session."""
+    from tests.encoder_models import NER_LABELS, build_tiny_model
+
+    built: dict[tuple[Any, ...], Path] = {}
+
+    def get(
+        arch: str, head: str, labels: tuple[str, ...] | None = None, problem_type: str | None = None
+    ) -> Path:
+        if labels is None and head == "token-classification":
+            labels = tuple(NER_LABELS)
+        key = (arch, head, labels, problem_type)
+        if key not in built:
+            folder = tmp_path_factory.mktemp(f"tiny-{arch}-{head}")
+            built[key] = build_tiny_model(folder, arch, head, list(labels or []), problem_type=problem_type)
+        return built[key]
+
+    return get
 
 
 @pytest.fixture(scope="session")

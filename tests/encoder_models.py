@@ -69,7 +69,10 @@ def build_tiny_model(
             initializer_range=0.2,
             **extra,
         )
-        prefix, tokenizer = "DistilBert", transformers.DistilBertTokenizerFast(str(vocab), model_max_length=128)
+        prefix, tokenizer = (
+            "DistilBert",
+            transformers.DistilBertTokenizerFast(str(vocab), model_max_length=128),
+        )
     model = getattr(transformers, prefix + _HEADS[head])(config).eval()
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)

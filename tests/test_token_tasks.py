@@ -9,7 +9,7 @@ import pytest
 
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
-from tests.encoder_models import NER_LABELS, assert_same, build_tiny_model
+from tests.encoder_models import assert_same
 from worker import engine
 
 ARCHS = ["bert", "distilbert"]
@@ -27,21 +27,6 @@ LONG = " ".join(["john lives in london and mary works for apple in paris ."] * 3
 @pytest.fixture(autouse=True)
 def _engine(settings: Settings) -> None:
     engine.configure(settings, threads=1, backend="onnx")
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
-    """tiny_models(arch, head): built once per session."""
-    built: dict[tuple[str, str], Path] = {}
-
-    def get(arch: str, head: str) -> Path:
-        if (arch, head) not in built:
-            labels = NER_LABELS if head == "token-classification" else None
-            folder = tmp_path_factory.mktemp(f"tiny-{arch}-{head}")
-            built[arch, head] = build_tiny_model(folder, arch, head, labels)
-        return built[arch, head]
-
-    return get
 
 
 def run(task: str, model: Path, docs: list[dict], **params: object) -> list[dict]:

@@ -5,11 +5,23 @@ from __future__ import annotations
 from nlpbatch.tasks import get_task
 from worker.pipelines.base import Pipeline
 from worker.pipelines.feature_extraction import FeatureExtractionPipeline
+from worker.pipelines.fill_mask import FillMaskPipeline
+from worker.pipelines.question_answering import QuestionAnsweringPipeline
+from worker.pipelines.similarity import SimilarityPipeline
 from worker.pipelines.text_classification import TextClassificationPipeline
+from worker.pipelines.token_classification import TokenClassificationPipeline
+from worker.pipelines.tokenize import TokenizePipeline
+from worker.pipelines.zero_shot import ZeroShotClassificationPipeline
 
 PIPELINES: dict[str, type[Pipeline]] = {
     "sentiment": TextClassificationPipeline,
     "embed": FeatureExtractionPipeline,
+    "ner": TokenClassificationPipeline,
+    "qa": QuestionAnsweringPipeline,
+    "similarity": SimilarityPipeline,
+    "fill-mask": FillMaskPipeline,
+    "zero-shot": ZeroShotClassificationPipeline,
+    "tokenize": TokenizePipeline,
 }
 
 

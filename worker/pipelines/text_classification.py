@@ -35,5 +35,17 @@ class TextClassificationPipeline(Pipeline):
         logits = outputs[0]["logits"].astype(np.float64)
         fn = self.score_function()
         scores = softmax(logits) if fn == "softmax" else sigmoid(logits) if fn == "sigmoid" else logits
+        return self.record(scores)
+
+    def record(self, scores: np.ndarray) -> Record:
+        """`label` and `score` of the best label; with `top_k` other than 1, also `predictions`."""
         best = int(np.argmax(scores))
-        return {"label": self.config.id2label[best], "score": float(scores[best])}
+        out: Record = {"label": self.config.id2label[best], "score": float(scores[best])}
+        top_k = self.params["top_k"]
+        if top_k != 1:
+            # transformers' order: by score, highest first; top_k none (or 0) keeps every label.
+            order = np.argsort(-scores, kind="stable")[: top_k or None]
+            out["predictions"] = [
+                {"label": self.config.id2label[int(i)], "score": float(scores[i])} for i in order
+            ]
+        return out

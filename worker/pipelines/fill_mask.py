@@ -1,0 +1,92 @@
+"""`fill-mask`: the most likely tokens for the mask token in each text, as transformers ranks them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nlpbatch.errors import DocumentError, InvalidParameter
+from nlpbatch.schema import Doc, Record
+from worker.pipelines.base import Feature, Outputs, Pipeline
+from worker.pipelines.text_classification import softmax
+
+
+class FillMaskPipeline(Pipeline):
+    """One record per text: the best candidate's fields, and all `top_k` in `predictions`."""
+
+    task = "fill-mask"
+    token_outputs = frozenset({"logits"})
+
+    def __init__(self, model: Any, params: dict[str, Any]) -> None:
+        super().__init__(model, params)
+        if self.tokenizer.mask_token_id is None:
+            raise InvalidParameter("this model's tokenizer has no mask token; fill-mask needs one")
+        if self.params["top_k"] < 1:
+            raise InvalidParameter(f"top_k must be at least 1, got {self.params['top_k']}")
+        targets = self.params["targets"]
+        self.target_ids = None if targets is None else self.resolve_targets(targets)
+
+    def resolve_targets(self, targets: list[str]) -> np.ndarray:
+        """Vocabulary ids of the target words; a word not in the vocabulary stands for its first piece."""
+        vocab = self.tokenizer.get_vocab()
+        ids: list[int] = []
+        for target in targets:
+            token_id = vocab.get(target)
+            if token_id is None:
+                pieces = self.tokenizer(
+                    target,
+                    add_special_tokens=False,
+                    return_attention_mask=False,
+                    max_length=1,
+                    truncation=True,
+                )["input_ids"]
+                if not pieces:
+                    continue
+                token_id = pieces[0]
+            ids.append(int(token_id))
+        if not ids:
+            raise InvalidParameter(f"none of the targets {targets} is in this model's vocabulary")
+        return np.asarray(sorted(set(ids)))
+
+    def encode(self, docs: list[Doc]) -> list[list[Feature]]:
+        features = super().encode(docs)
+        mask = self.tokenizer.mask_token_id
+        for group in features:
+            count = group[0].input_ids.count(mask) if group else 0
+            if count != 1:
+                # Marked here, raised in postprocess, so only this document gets an error record.
+                group[0].extra["mask_error"] = (
+                    f"no mask token ({self.tokenizer.mask_token}) in the text"
+                    if count == 0
+                    else f"{count} mask tokens in the text; fill-mask fills exactly one"
+                )
+        return features
+
+    def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:
+        feature = features[0]
+        if "mask_error" in feature.extra:
+            raise DocumentError(feature.extra["mask_error"])
+        ids = np.asarray(feature.input_ids)
+        position = int(np.flatnonzero(ids == self.tokenizer.mask_token_id)[0])
+        probs = softmax(outputs[0]["logits"][position].astype(np.float32))
+        candidates = np.arange(len(probs)) if self.target_ids is None else self.target_ids
+        probs = probs[candidates]
+        top_k = min(self.params["top_k"], len(candidates))
+        order = np.argsort(-probs, kind="stable")[:top_k]
+        pad = self.tokenizer.pad_token_id
+        predictions = []
+        for i in order:
+            token = int(candidates[i])
+            filled = ids.copy()
+            filled[position] = token
+            filled = filled[filled != pad]
+            predictions.append(
+                {
+                    "score": float(probs[i]),
+                    "token": token,
+                    "token_str": self.tokenizer.decode([token]),
+                    "sequence": self.tokenizer.decode(filled, skip_special_tokens=True),
+                }
+            )
+        return {**predictions[0], "predictions": predictions}
