@@ -246,7 +246,7 @@ _SIMILARITY = TaskSpec(
 _FILL_MASK = TaskSpec(
     name="fill-mask",
     description="Fill the model's mask token (one per text) with the most likely words.",
-    aliases=("fill_mask", "unmask"),
+    aliases=("fill_mask",),
     input_fields=("text",),
     params={
         "top_k": Param("int", 5, "candidates per text, listed in `predictions`"),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from nlpbatch.errors import InvalidParameter
 from nlpbatch.schema import Doc, Record
 from worker.pipelines.base import Feature, Outputs, Pipeline
 
@@ -21,6 +24,13 @@ class TextClassificationPipeline(Pipeline):
     """Scores as `transformers.pipeline("text-classification")` computes them."""
 
     task = "sentiment"
+
+    def __init__(self, model: Any, params: dict[str, Any]) -> None:
+        super().__init__(model, params)
+        if (self.params["top_k"] or 0) < 0:
+            raise InvalidParameter(
+                f"top_k must be 0 or more (0 or none: every label), got {self.params['top_k']}"
+            )
 
     def score_function(self) -> str:
         chosen = str(self.params["function_to_apply"])

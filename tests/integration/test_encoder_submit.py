@@ -1,0 +1,63 @@
+"""An encoder task queued through real Redis and a real worker gives what `run` gives."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from nlpbatch.sinks import read_records
+from tests.conftest import write_jsonl
+from tests.helpers import nlpbatch_cmd, start_worker, stop_process, wait_for_log
+
+pytestmark = pytest.mark.integration
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*nlpbatch_cmd(), *args], env=env, capture_output=True, text=True, timeout=180)
+
+
+def spans(record: dict) -> list[tuple[str, str, int, int]]:
+    return [(e["entity_group"], e["word"], e["start"], e["end"]) for e in record["entities"]]
+
+
+def test_ner_submitted_to_a_worker_gives_the_same_entities_as_run(
+    broker_url: str, session_home: Path, tiny_models: Callable[..., Path], tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "NLPBATCH_BROKER_URL": broker_url,
+        "NLPBATCH_HOME": str(session_home),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    model = tiny_models("bert", "token-classification")
+    long_text = " ".join(["john lives in london and mary works for apple in paris ."] * 20)
+    texts = ["john lives in new york", "", "서울 😀 mary in berlin", long_text, "the company apple"] * 4
+    corpus = write_jsonl(tmp_path / "c.jsonl", [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)])
+    job = ["-t", "ner", "-m", str(model), "--chunk-size", "6", "-p", "stride=16"]
+    local = cli(env, "run", str(corpus), *job, "-o", str(tmp_path / "run.jsonl"), "--threads", "1")
+    assert local.returncode == 0, local.stderr
+
+    log = tmp_path / "worker.log"
+    worker = start_worker(env, log)
+    try:
+        wait_for_log(log, "ready.")
+        submitted = cli(env, "submit", str(corpus), *job, "-o", str(tmp_path / "submit.jsonl"), "--wait")
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    finally:
+        stop_process(worker)
+
+    ran = list(read_records(tmp_path / "run.jsonl"))
+    queued = list(read_records(tmp_path / "submit.jsonl"))
+    assert [r["id"] for r in queued] == [r["id"] for r in ran] == [f"d{i}" for i in range(len(texts))]
+    assert [spans(r) for r in queued] == [spans(r) for r in ran]
+    scores = [
+        (a["score"], b["score"])
+        for x, y in zip(ran, queued, strict=True)
+        for a, b in zip(x["entities"], y["entities"], strict=True)
+    ]
+    assert scores and max(abs(a - b) for a, b in scores) < 1e-5
