@@ -109,3 +109,15 @@ def test_ner_entities_are_written_as_json_in_parquet_and_as_lists_in_jsonl(
     assert all(
         {"entity_group", "word", "start", "end", "score"} == set(e) for r in jsonl for e in r["entities"]
     )
+
+
+def test_models_export_picks_the_head_the_task_needs_for_the_model(
+    tiny_models: Callable[..., Path], tiny_bert: Path
+) -> None:
+    embedder = tiny_models("bert", "feature-extraction")
+    code, stdout, _ = invoke("models", "export", str(embedder), "--task", "similarity")
+    assert code == 0 and "-feature-extraction-fp32-" in stdout
+    code, stdout, _ = invoke("models", "export", str(tiny_bert), "--task", "similarity")
+    assert code == 0 and "-text-classification-fp32-" in stdout  # a pair classifier: cross-encoder
+    code, stdout, _ = invoke("models", "export", str(tiny_bert), "--task", "tokenize")
+    assert code == 0 and "nothing to export" in stdout

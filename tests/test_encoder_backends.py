@@ -1,0 +1,62 @@
+"""Every encoder task gives the same records on the PyTorch fallback as on ONNX Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from nlpbatch.schema import ChunkMessage
+from nlpbatch.settings import Settings
+from tests.encoder_models import NLI_LABELS, assert_same
+from worker import engine
+
+LONG = " ".join(["john lives in london and mary works for apple in paris ."] * 15)
+CASES = [
+    ("ner", ("bert", "token-classification"), [{"text": "john lives in new york"}, {"text": LONG}], {}),
+    (
+        "qa",
+        ("distilbert", "question-answering"),
+        [{"question": "where does mary work ?", "context": LONG}],
+        {"top_k": 3, "doc_stride": 32},
+    ),
+    ("fill-mask", ("distilbert", "fill-mask"), [{"text": "i [MASK] it"}, {"text": "no mask"}], {}),
+    (
+        "zero-shot",
+        ("bert", "text-classification", tuple(NLI_LABELS)),
+        [{"text": "i love this movie"}],
+        {"candidate_labels": "film,food"},
+    ),
+    ("similarity", ("bert", "feature-extraction"), [{"text": "good film", "text_pair": "great movie"}], {}),
+    (
+        "similarity",
+        ("distilbert", "text-classification", ("no", "yes")),
+        [{"text": "good film", "text_pair": "great movie"}],
+        {},
+    ),
+    ("tokenize", ("bert", "fill-mask"), [{"text": "서울 is a city"}], {}),
+]
+
+
+def run_on(
+    backend: str, settings: Settings, task: str, model: Path, docs: list[dict], params: dict
+) -> list[dict]:
+    engine.configure(settings, threads=1, backend=backend)
+    docs = [{"id": i, **d} for i, d in enumerate(docs)]
+    return engine.run_chunk(ChunkMessage("t", 0, task, str(model), docs, params))
+
+
+@pytest.mark.parametrize(("task", "model_args", "docs", "params"), CASES, ids=[c[0] for c in CASES])
+def test_the_torch_fallback_gives_the_onnx_records(
+    settings: Settings,
+    tiny_models: Callable[..., Path],
+    task: str,
+    model_args: tuple,
+    docs: list,
+    params: dict,
+) -> None:
+    model = tiny_models(*model_args)
+    onnx = run_on("onnx", settings, task, model, docs, params)
+    torch = run_on("torch", settings, task, model, docs, params)
+    assert_same(torch, onnx)
