@@ -16,7 +16,6 @@ class FillMaskPipeline(Pipeline):
     """One record per text: the best candidate's fields, and all `top_k` in `predictions`."""
 
     task = "fill-mask"
-    token_outputs = frozenset({"logits"})
 
     def __init__(self, model: Any, params: dict[str, Any]) -> None:
         super().__init__(model, params)
@@ -63,13 +62,28 @@ class FillMaskPipeline(Pipeline):
                 )
         return features
 
+    def forward(self, batch: list[Feature]) -> Outputs:
+        """The vocabulary logits at each feature's mask position only.
+
+        A masked LM's full output is tokens x vocabulary per text (50,000 floats a token for
+        RoBERTa); keeping only the mask's row keeps a chunk's memory small.
+        """
+        logits = super().forward(batch)["logits"]
+        positions = [self.mask_position(f) for f in batch]
+        return {"mask_logits": logits[np.arange(len(batch)), positions]}
+
+    def mask_position(self, feature: Feature) -> int:
+        """Where the mask token is (0 for a text without one: it gets an error record anyway)."""
+        found = np.flatnonzero(np.asarray(feature.input_ids) == self.tokenizer.mask_token_id)
+        return int(found[0]) if len(found) else 0
+
     def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:
         feature = features[0]
         if "mask_error" in feature.extra:
             raise DocumentError(feature.extra["mask_error"])
         ids = np.asarray(feature.input_ids)
-        position = int(np.flatnonzero(ids == self.tokenizer.mask_token_id)[0])
-        probs = softmax(outputs[0]["logits"][position].astype(np.float32))
+        position = self.mask_position(feature)
+        probs = softmax(outputs[0]["mask_logits"].astype(np.float32))
         candidates = np.arange(len(probs)) if self.target_ids is None else self.target_ids
         probs = probs[candidates]
         top_k = min(self.params["top_k"], len(candidates))
