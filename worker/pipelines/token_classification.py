@@ -90,7 +90,6 @@ class TokenClassificationPipeline(Pipeline):
         pre: list[Entity] = []
         special = feature.extra["special"]
         offsets = feature.extra["offsets"]
-        real_index = 0
         for idx, token_scores in enumerate(scores):
             if special[idx]:
                 continue
@@ -105,9 +104,8 @@ class TokenClassificationPipeline(Pipeline):
             if token_id == self.tokenizer.unk_token_id:
                 word = word_ref
                 is_subword = False
-            # `index` counts [CLS] as 0, as transformers' does for the first window.
-            index = feature.extra["first"] + real_index + (idx - real_index)
-            real_index += 1
+            # `index` counts [CLS] as 0, as transformers' does; later windows continue the count.
+            index = feature.extra["first"] + idx
             pre.append(
                 {
                     "word": word,
