@@ -109,6 +109,8 @@ class TaskSpec:
     # "float_list", "string_list", "int_list", or "json" (nested values, inferred).
     output_fields: dict[str, str]
     optional_fields: tuple[str, ...] = ()
+    #: Inputs given either as a job parameter or as a column of the corpus (zero-shot labels).
+    param_or_field: tuple[str, ...] = ()
 
     def validate_params(self, raw: dict[str, Any]) -> dict[str, Any]:
         """Every parameter with its default filled in; unknown names or bad types raise."""
@@ -269,6 +271,7 @@ _ZERO_SHOT = TaskSpec(
     aliases=("zero-shot-classification",),
     input_fields=("text",),
     optional_fields=("candidate_labels",),
+    param_or_field=("candidate_labels",),
     params={
         "candidate_labels": Param(
             "str_list_or_none", None, "labels for every text; a document's `candidate_labels` field wins"

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nlpbatch.errors import InvalidParameter
+from nlpbatch.errors import InputError, InvalidParameter
 from nlpbatch.modelref import resolve
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.sinks import check_output
@@ -117,4 +117,10 @@ def prepare_job(
         cwd=os.getcwd(),
     )
     check_fields(job.sources(), job.fields, spec.input_fields)
+    for name in spec.param_or_field:
+        if validated.get(name) is None:
+            try:
+                check_fields(job.sources(), job.fields, (name,))
+            except InputError as exc:
+                raise InputError(f"{exc}; or give it for the whole job with --param {name}=...") from None
     return job

@@ -121,3 +121,12 @@ def test_models_export_picks_the_head_the_task_needs_for_the_model(
     assert code == 0 and "-text-classification-fp32-" in stdout  # a pair classifier: cross-encoder
     code, stdout, _ = invoke("models", "export", str(tiny_bert), "--task", "tokenize")
     assert code == 0 and "nothing to export" in stdout
+
+
+def test_zero_shot_without_labels_in_the_job_or_the_corpus_is_refused(
+    corpus: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "o.jsonl"
+    code, _, stderr = invoke("run", str(corpus), "-t", "zero-shot", "-m", str(tiny_bert), "-o", str(out))
+    assert code == 2 and "field 'candidate_labels' not found" in stderr
+    assert "--param candidate_labels=" in stderr and not out.exists()
