@@ -3,6 +3,9 @@
 Several workers may ask for the same export at once. One takes a file lock and exports into
 a temporary folder beside the cache entry, then renames it into place; the others wait on
 the lock and find the finished entry. A reader never sees a half-written export.
+
+An entry is complete when its marker, `nlpbatch.json`, is there: encoder models export one
+`model.onnx`, while seq2seq models export several graphs (encoder, decoder, decoder with past).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ log = logging.getLogger("nlpbatch.models")
 # Bump when the export recipe changes, so old cache entries are not reused.
 EXPORT_RECIPE = "1"
 PRECISIONS = ("fp32", "int8")
+MARKER = "nlpbatch.json"
 
 
 def cache_key(source: ModelSource, export_task: str, precision: str) -> str:
@@ -50,15 +54,20 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def is_complete(entry: Path) -> bool:
+    """Whether a cache entry holds a finished export: its marker is written last."""
+    return (entry / MARKER).is_file() and any(entry.glob("*.onnx"))
+
+
 def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache: Path) -> Path:
-    """The folder holding `model.onnx`, tokenizer and config; exported on first use."""
+    """The folder holding the ONNX graph(s), tokenizer and config; exported on first use."""
     if precision not in PRECISIONS:
         raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     final = cache / cache_key(source, export_task, precision)
-    if (final / "model.onnx").is_file():
+    if is_complete(final):
         return final
     with _file_lock(cache / f"{final.name}.lock"):
-        if (final / "model.onnx").is_file():  # exported by another process while we waited
+        if is_complete(final):  # exported by another process while we waited
             return final
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=cache))
         try:
@@ -75,7 +84,7 @@ def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache:
                 "precision": precision,
                 "seconds": round(time.perf_counter() - started, 2),
             }
-            (tmp / "nlpbatch.json").write_text(json.dumps(meta, indent=2))
+            (tmp / MARKER).write_text(json.dumps(meta, indent=2))
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -101,8 +110,8 @@ def _export(source: ModelSource, export_task: str, out: Path) -> None:
         )
     except Exception as exc:
         raise ModelLoadError(f"ONNX export of {source.ref} for {export_task} failed: {exc}") from exc
-    if not (out / "model.onnx").is_file():
-        raise ModelLoadError(f"ONNX export of {source.ref} produced no model.onnx")
+    if not any(out.glob("*.onnx")):
+        raise ModelLoadError(f"ONNX export of {source.ref} produced no ONNX graph")
 
 
 def _quantize(base: Path, out: Path) -> None:
@@ -110,11 +119,7 @@ def _quantize(base: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     for item in base.iterdir():
-        if item.suffix != ".onnx" and item.is_file() and item.name != "nlpbatch.json":
+        if item.suffix != ".onnx" and item.is_file() and item.name != MARKER:
             shutil.copy2(item, out / item.name)
-    quantize_dynamic(
-        str(base / "model.onnx"),
-        str(out / "model.onnx"),
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-    )
+    for graph in sorted(base.glob("*.onnx")):  # seq2seq exports hold several graphs
+        quantize_dynamic(str(graph), str(out / graph.name), per_channel=True, weight_type=QuantType.QInt8)
