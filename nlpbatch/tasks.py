@@ -306,6 +306,86 @@ TASKS: dict[str, TaskSpec] = {
     spec.name: spec
     for spec in (_SENTIMENT, _EMBED, _NER, _QA, _SIMILARITY, _FILL_MASK, _ZERO_SHOT, _TOKENIZE)
 }
+
+# -- generation: summarize, translate, generate -------------------------------------------
+
+
+def _generation_params(**extra: Param) -> dict[str, Param]:
+    """The decoding parameters the three generative tasks share; None means the model's default."""
+    model = " (default: the model's, else transformers')"
+    return {
+        "max_new_tokens": Param("int_or_none", None, "most tokens to generate" + model),
+        "num_beams": Param("int_or_none", None, "beam search width" + model),
+        "do_sample": Param("bool", False, "sample instead of greedy or beam search (default: greedy)"),
+        "seed": Param("int", 0, "sampling seed; the same seed and text give the same output in any batch"),
+        "temperature": Param("float_or_none", None, "sampling temperature" + model),
+        "top_k": Param("int_or_none", None, "sample among the k likeliest tokens" + model),
+        "top_p": Param("float_or_none", None, "nucleus sampling: the smallest set of this mass" + model),
+        **extra,
+    }
+
+
+@dataclass(frozen=True)
+class GenerationSpec(TaskSpec):
+    """A generative task: its decoding parameters are also checked against each other."""
+
+    def validate_params(self, raw: dict[str, Any]) -> dict[str, Any]:
+        out = super().validate_params(raw)
+        if out["do_sample"] and out["num_beams"] not in (None, 1):
+            raise InvalidParameter("do_sample takes num_beams=1 (beam sampling is not supported)")
+        for name in ("max_new_tokens", "num_beams", "top_k"):
+            if out[name] is not None and out[name] < (0 if name == "top_k" else 1):
+                raise InvalidParameter(f"parameter {name!r} must be positive, got {out[name]}")
+        if out["temperature"] is not None and out["temperature"] <= 0:
+            raise InvalidParameter(f"parameter 'temperature' must be above 0, got {out['temperature']}")
+        if out["top_p"] is not None and not 0 < out["top_p"] <= 1:
+            raise InvalidParameter(f"parameter 'top_p' must be in (0, 1], got {out['top_p']}")
+        return out
+
+
+_SUMMARIZE = GenerationSpec(
+    name="summarize",
+    description="A summary of each text, with a seq2seq model (BART, T5, Pegasus, ...).",
+    aliases=("summarization",),
+    input_fields=("text",),
+    params=_generation_params(),
+    default_model="sshleifer/distilbart-cnn-12-6",
+    export_task="text2text-generation-with-past",
+    output_fields={"summary_text": "string"},
+)
+
+_TRANSLATE = GenerationSpec(
+    name="translate",
+    description=(
+        "A translation of each text, with a seq2seq model: T5 takes its prefix from src_lang and "
+        "tgt_lang (e.g. en, fr); multilingual models (mBART-50, M2M100, NLLB) take language codes."
+    ),
+    aliases=("translation",),
+    input_fields=("text",),
+    params=_generation_params(
+        src_lang=Param("str", "", "source language, e.g. en (T5) or en_XX (mBART-50); empty: the model's"),
+        tgt_lang=Param("str", "", "target language, e.g. fr (T5) or fr_XX (mBART-50); empty: the model's"),
+    ),
+    default_model="google-t5/t5-base",
+    export_task="text2text-generation-with-past",
+    output_fields={"translation_text": "string"},
+)
+
+_GENERATE = GenerationSpec(
+    name="generate",
+    description="Continue each text with a causal language model (GPT-2, Llama, ...).",
+    aliases=("text-generation",),
+    input_fields=("text",),
+    params=_generation_params(
+        return_full_text=Param("bool", True, "the prompt followed by its continuation, as transformers")
+    ),
+    default_model="openai-community/gpt2",
+    export_task="text-generation-with-past",
+    output_fields={"generated_text": "string"},
+)
+
+GENERATION_TASKS = (_SUMMARIZE, _TRANSLATE, _GENERATE)
+TASKS.update({spec.name: spec for spec in GENERATION_TASKS})
 ALIASES: dict[str, str] = {alias: spec.name for spec in TASKS.values() for alias in spec.aliases}
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from nlpbatch.errors import ModelLoadError
 from nlpbatch.modelref import ModelSource, resolve
 from nlpbatch.tasks import TaskSpec
+from worker.models.generative import GENERATIVE_CLASSES, load_generative
 from worker.models.store import onnx_model_dir
 from worker.runtime.base import Runtime
 
@@ -71,11 +72,23 @@ def load_model(
     try:
         if spec.export_task == TOKENIZER_ONLY:
             return _tokenizer_only(source, spec, started)
-        if backend == "onnx":
+        runtime: Runtime
+        if spec.export_task in GENERATIVE_CLASSES:
+            generative = load_generative(
+                source,
+                spec.export_task,
+                backend=backend,
+                precision=precision,
+                cache=cache,
+                threads=threads,
+                cuda=cuda_available(),
+            )
+            runtime, folder = generative, generative.folder
+        elif backend == "onnx":
             from worker.runtime.onnx import OnnxRuntime
 
             folder = onnx_model_dir(source, spec.export_task, precision, cache)
-            runtime: Runtime = OnnxRuntime(folder / "model.onnx", threads=threads, precision=precision)
+            runtime = OnnxRuntime(folder / "model.onnx", threads=threads, precision=precision)
         elif backend == "torch":
             runtime = _torch_runtime(source, spec, threads)
             folder = source.path

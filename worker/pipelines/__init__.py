@@ -6,6 +6,7 @@ from nlpbatch.tasks import get_task
 from worker.pipelines.base import Pipeline
 from worker.pipelines.feature_extraction import FeatureExtractionPipeline
 from worker.pipelines.fill_mask import FillMaskPipeline
+from worker.pipelines.generation import SummarizationPipeline, TextGenerationPipeline, TranslationPipeline
 from worker.pipelines.question_answering import QuestionAnsweringPipeline
 from worker.pipelines.similarity import SimilarityPipeline
 from worker.pipelines.text_classification import TextClassificationPipeline
@@ -22,6 +23,9 @@ PIPELINES: dict[str, type[Pipeline]] = {
     "fill-mask": FillMaskPipeline,
     "zero-shot": ZeroShotClassificationPipeline,
     "tokenize": TokenizePipeline,
+    "summarize": SummarizationPipeline,
+    "translate": TranslationPipeline,
+    "generate": TextGenerationPipeline,
 }
 
 
