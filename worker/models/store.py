@@ -85,6 +85,8 @@ def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache:
                 "seconds": round(time.perf_counter() - started, 2),
             }
             (tmp / MARKER).write_text(json.dumps(meta, indent=2))
+            if final.exists():  # an entry without its marker is torn: replace it
+                shutil.rmtree(final)
             os.rename(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -122,4 +124,8 @@ def _quantize(base: Path, out: Path) -> None:
         if item.suffix != ".onnx" and item.is_file() and item.name != MARKER:
             shutil.copy2(item, out / item.name)
     for graph in sorted(base.glob("*.onnx")):  # seq2seq exports hold several graphs
+        if graph.name == "decoder_model_merged.onnx" and (base / "decoder_with_past_model.onnx").is_file():
+            # Its weights sit behind an If node, which dynamic quantization leaves in fp32;
+            # without it, optimum loads the decoder and decoder-with-past pair, which quantize.
+            continue
         quantize_dynamic(str(graph), str(out / graph.name), per_channel=True, weight_type=QuantType.QInt8)
