@@ -113,3 +113,39 @@ def build_tiny_gpt2(folder: Path) -> Path:
     model.save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder
+
+
+def build_tiny_mbart50(folder: Path) -> Path:
+    """A random mBART (d_model 32) with an mBART-50 tokenizer: language codes pick the direction."""
+    import torch
+    from transformers import MBart50TokenizerFast, MBartConfig, MBartForConditionalGeneration
+
+    torch.manual_seed(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    _bpe(["<s>", "<pad>", "</s>", "<unk>"]).save(str(folder / "tokenizer.json"))  # type: ignore[attr-defined]
+    fast = MBart50TokenizerFast(
+        tokenizer_file=str(folder / "tokenizer.json"),
+        src_lang="en_XX",
+        tgt_lang="fr_XX",
+        model_max_length=128,
+    )
+    config = MBartConfig(
+        vocab_size=len(fast),
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        max_position_embeddings=128,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+    )
+    model = MBartForConditionalGeneration(config).eval()
+    _scramble(model, 1.0)
+    model.save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder

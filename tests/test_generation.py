@@ -62,6 +62,22 @@ def test_translations_follow_the_t5_prefix_for_the_asked_direction(tiny_t5: Path
     assert [r["translation_text"] for r in default] == [t["translation_text"] for t in theirs]
 
 
+def test_multilingual_models_translate_by_language_code(tmp_path: Path) -> None:
+    from transformers import pipeline
+
+    from tests.generative_models import build_tiny_mbart50
+
+    mbart = build_tiny_mbart50(tmp_path / "mbart")
+    for tgt in ("fr_XX", "de_DE"):
+        ours = run("translate", mbart, TEXTS, max_new_tokens=8, num_beams=1, src_lang="en_XX", tgt_lang=tgt)
+        theirs = pipeline("translation", model=str(mbart), device="cpu")(
+            TEXTS, src_lang="en_XX", tgt_lang=tgt, max_new_tokens=8, num_beams=1
+        )
+        assert [r["translation_text"] for r in ours] == [t["translation_text"] for t in theirs]
+    with pytest.raises(InvalidParameter, match="needs both src_lang and tgt_lang"):
+        run("translate", mbart, ["hello"], src_lang="en_XX")
+
+
 def test_a_direction_the_model_does_not_know_is_refused_with_the_known_ones(tiny_t5: Path) -> None:
     with pytest.raises(InvalidParameter, match=r"does not translate en->ko; it knows: en->de, en->fr"):
         run("translate", tiny_t5, ["hello"], src_lang="en", tgt_lang="ko")
