@@ -18,6 +18,7 @@ TEXTS = [
     "the battery broke after a week , very bad and the sound was awful",
     "",
     "한국어 문장 😀 🚀",
+    "مرحبا بالعالم",
     "what is the capital of france ?",
     "paris",
 ]
@@ -159,6 +160,16 @@ def test_the_pytorch_fallback_generates_what_onnx_runtime_generates(
         run("summarize", tiny_t5, TEXTS, max_new_tokens=6),
     )
     assert torch == onnx
+
+
+def test_documents_longer_than_the_model_limit_are_truncated_not_failed(
+    tiny_gpt2: Path, tiny_t5: Path
+) -> None:
+    long = "the price was cheap but the sound quality is awful " * 60  # far over 128 positions
+    [generated] = run("generate", tiny_gpt2, [long], max_new_tokens=5)
+    [summary] = run("summarize", tiny_t5, [long], max_new_tokens=5, num_beams=1)
+    assert generated["generated_text"].startswith(long) and len(generated["generated_text"]) > len(long)
+    assert summary["summary_text"]
 
 
 def test_a_generative_task_refuses_a_model_of_the_other_kind(tiny_gpt2: Path) -> None:

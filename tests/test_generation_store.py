@@ -14,13 +14,14 @@ SEQ2SEQ = "text2text-generation-with-past"
 
 
 def test_a_seq2seq_export_holds_encoder_and_decoder_graphs_and_is_reused(
-    tiny_t5: Path, tmp_path: Path
+    tiny_t5: Path, settings: Settings
 ) -> None:
-    folder = onnx_model_dir(resolve(str(tiny_t5)), SEQ2SEQ, "fp32", tmp_path)
+    cache = settings.onnx_dir  # the session's: the pipelines' tests export the same entry
+    folder = onnx_model_dir(resolve(str(tiny_t5)), SEQ2SEQ, "fp32", cache)
     graphs = {p.name for p in folder.glob("*.onnx")}
     assert {"encoder_model.onnx", "decoder_model_merged.onnx"} <= graphs and "model.onnx" not in graphs
     stamp = (folder / MARKER).stat().st_mtime_ns
-    assert onnx_model_dir(resolve(str(tiny_t5)), SEQ2SEQ, "fp32", tmp_path) == folder
+    assert onnx_model_dir(resolve(str(tiny_t5)), SEQ2SEQ, "fp32", cache) == folder
     assert (folder / MARKER).stat().st_mtime_ns == stamp  # found, not exported again
 
 
