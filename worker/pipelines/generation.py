@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 from transformers import GenerationConfig, LogitsProcessorList
 
-from nlpbatch.errors import DocumentError, InvalidParameter, ModelLoadError
+from nlpbatch.errors import DocumentError, InvalidParameter, ModelLoadError, UnknownModel
 from nlpbatch.schema import Doc, Record
 from worker.models.generative import GenerationRuntime
 from worker.models.loader import LoadedModel
@@ -42,7 +42,7 @@ class GenerationPipeline(Pipeline):
             kind = (
                 "a causal language model (GPT-2, ...)" if self.causal else "a seq2seq model (T5, BART, ...)"
             )
-            raise ModelLoadError(f"task {self.spec.name} needs {kind}")
+            raise UnknownModel(f"task {self.spec.name} needs {kind}")
         all_task_params = getattr(self.config, "task_specific_params", None) or {}
         task_params = dict(all_task_params.get(self.task_key(all_task_params), {}))
         # transformers: the model config's prefix, unless the task's parameters name one.
