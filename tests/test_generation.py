@@ -214,3 +214,12 @@ def test_default_decoding_settings_are_the_transformers_pipeline_defaults(
     ):
         assert getattr(ours, name) == getattr(theirs, name), name
     assert ours.do_sample is False  # greedy unless the job asks to sample
+
+
+def test_a_forward_pass_scores_the_token_greedy_decoding_picks(tiny_gpt2: Path) -> None:
+    pipe = engine.get_pipeline("generate", str(tiny_gpt2), "fp32", {"max_new_tokens": 1})
+    ids = np.asarray([pipe.tokenizer("i love this movie")["input_ids"]], dtype=np.int64)
+    logits = pipe.runtime.run({"input_ids": ids, "attention_mask": np.ones_like(ids)})["logits"]
+    assert logits.shape == (1, ids.shape[1], len(pipe.tokenizer))
+    [next_token] = pipe.runtime.generate(ids, np.ones_like(ids), max_new_tokens=1, do_sample=False)[0, -1:]
+    assert int(logits[0, -1].argmax()) == int(next_token)
