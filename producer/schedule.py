@@ -215,9 +215,11 @@ def _run(
 
     with staged.open("w", encoding="utf-8") as fh:
         for doc in iter_documents(expand_inputs(entry.inputs), fields):
-            if "error" in doc:
+            missing = [f for f in spec.input_fields if f not in doc]
+            if "error" in doc or missing:
                 unreadable += 1  # not marked: once the file is fixed, the document runs
-                log.warning("%s: %s", entry.name, doc["error"]["message"])
+                reason = doc["error"]["message"] if "error" in doc else f"missing field {missing[0]!r}"
+                log.warning("%s: document %s: %s", entry.name, doc["id"], reason)
                 continue
             batch.append((doc_key(doc, task=spec.name, model=entry.model, params=params), doc))
             if len(batch) >= 500:

@@ -67,7 +67,9 @@ def test_parquet_inputs_and_outputs_work_on_urls(memfs: fsspec.AbstractFileSyste
     assert table.column("id").to_pylist() == ["x", "y"] and len(table.column("embedding")[0].as_py()) == 32
 
 
-def test_a_url_output_does_not_exist_until_the_writer_closes_cleanly(memfs: fsspec.AbstractFileSystem) -> None:
+def test_a_url_output_does_not_exist_until_the_writer_closes_cleanly(
+    memfs: fsspec.AbstractFileSystem,
+) -> None:
     writer = RecordWriter("memory://out/e.jsonl", EMBED)
     writer.write([{"id": 1, "embedding": [0.5]}])
     assert not memfs.exists("/out/e.jsonl")

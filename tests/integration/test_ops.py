@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from producer.cli import main
 from producer.processed import ProcessedStore
 from producer.schedule import load_config, run_entry, state_path
 from tests.conftest import write_jsonl
-from tests.helpers import start_worker, stop_process, wait_for_log
+from tests.helpers import nlpbatch_cmd, start_worker, stop_process, wait_for_log
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]
@@ -124,7 +125,14 @@ def test_a_scheduled_entry_processes_only_new_documents_on_its_second_run(
 ) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    write_jsonl(inbox / "mon.jsonl", [{"id": "m1", "text": "good movie"}, {"id": "m2", "text": "bad film"}])
+    write_jsonl(
+        inbox / "mon.jsonl",
+        [
+            {"id": "m1", "text": "good movie"},
+            {"id": "m2", "text": "bad film"},
+            {"id": "m3", "title": "no text"},
+        ],
+    )
     config = tmp_path / "schedule.toml"
     config.write_text(
         f'[[entry]]\nname = "inbox"\ncron = "0 2 * * *"\ninput = "{inbox}"\ntask = "sentiment"\n'
@@ -136,7 +144,8 @@ def test_a_scheduled_entry_processes_only_new_documents_on_its_second_run(
     monday, tuesday, wednesday = (datetime(2026, 11, d, 2, 0, tzinfo=UTC) for d in (23, 24, 25))
 
     first = run_entry(entry, settings, now=monday, timeout=120)
-    assert (first.new, first.already_done, first.state) == (2, 0, "done")
+    # m3 has no text: reported as unreadable, not queued and not marked.
+    assert (first.new, first.already_done, first.unreadable, first.state) == (2, 0, 1, "done")
     write_jsonl(inbox / "tue.jsonl", [{"id": "t1", "text": "great price"}, {"text": "good movie"}])
     write_jsonl(inbox / "tue2.jsonl", [{"id": "t3", "text": "it is ok"}])
 
@@ -179,3 +188,51 @@ def test_a_scheduled_run_whose_job_does_not_finish_is_redone_in_full(
         entry, Settings.from_env(broker_url=ops_broker, home=home), now=datetime(2026, 1, 2), timeout=120
     )
     assert (redone.new, redone.state) == (2, "done")
+
+
+def beat_config(tmp_path: Path, tiny_bert: Path, corpus: Path) -> Path:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(corpus, inbox / corpus.name)
+    config = tmp_path / "schedule.toml"
+    config.write_text(
+        f'[[entry]]\nname = "every-minute"\ncron = "* * * * *"\ninput = "{inbox}"\ntask = "sentiment"\n'
+        f'model = "{tiny_bert}"\noutput = "{tmp_path}/out/m-{{date}}-{{time}}.jsonl"\n'
+    )
+    return config
+
+
+def test_schedule_runs_celery_beat_with_its_state_under_nlpbatch_home(
+    ops_broker: str, tiny_bert: Path, corpus: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "NLPBATCH_BROKER_URL": ops_broker, "NLPBATCH_HOME": str(tmp_path / "home")}
+    log = tmp_path / "beat.log"
+    cmd = ["schedule", "--config", str(beat_config(tmp_path, tiny_bert, corpus))]
+    proc = subprocess.Popen([*nlpbatch_cmd(), *cmd], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    try:
+        wait_for_log(log, "beat: Starting...", timeout=60)
+        assert "LocalScheduler" in log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert (tmp_path / "home" / "schedule" / "beat-schedule").exists() or any(
+        p.name.startswith("beat-schedule") for p in (tmp_path / "home" / "schedule").iterdir()
+    )
+
+
+@pytest.mark.slow
+def test_beat_fires_an_entry_on_its_cron_and_the_next_firing_finds_nothing_new(
+    client: Client, ops_broker: str, tiny_bert: Path, corpus: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "NLPBATCH_BROKER_URL": ops_broker, "NLPBATCH_HOME": str(tmp_path / "home")}
+    log = tmp_path / "beat.log"
+    cmd = ["-v", "schedule", "--config", str(beat_config(tmp_path, tiny_bert, corpus))]
+    proc = subprocess.Popen([*nlpbatch_cmd(), *cmd], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    try:
+        wait_for_log(log, "7 new documents (0 already processed", timeout=130)
+        wait_for_log(log, "nothing new (7 documents already processed", timeout=130)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    outputs = list((tmp_path / "out").iterdir())
+    assert len(outputs) == 1 and len(list(read_records(outputs[0]))) == 7
