@@ -92,6 +92,7 @@ def test_results_kept_in_redis_are_read_in_order_then_drained_to_a_file(
     job.wait(timeout=120)
     records = list(job.results())
     assert [r["id"] for r in records] == [f"d{i}" for i in range(7)]
+    assert list(client.job(job.id).results()) == records  # found again by id, e.g. in another script
     assert 0 < redis.Redis.from_url(ops_broker).ttl(results_key(job.id)) <= 600
 
     out = tmp_path / "drained.parquet"
