@@ -48,10 +48,12 @@ def parse_redis_output(output: str) -> str:
 
 
 def ttl_of(output: str) -> int:
+    """Seconds the results of a `redis://` output are kept."""
     return int(parse_redis_output(output).split("=", 1)[1])
 
 
 def key(job_id: str) -> str:
+    """The Redis hash holding a job's results, one field per chunk."""
     return f"nlpbatch:job:{job_id}:results"
 
 
@@ -79,4 +81,5 @@ def iter_results(client: Any, job_id: str, n_chunks: int) -> Iterator[Record]:
 
 
 def delete(client: Any, job_id: str) -> None:
+    """Drop a job's results from Redis."""
     client.delete(key(job_id))

@@ -27,6 +27,7 @@ def is_url(target: str | Path) -> bool:
 
 
 def protocol(url: str) -> str:
+    """The lower-cased scheme of a URL (`s3`, `file`, ...)."""
     return url.split("://", 1)[0].lower()
 
 
@@ -57,6 +58,7 @@ def with_suffix_added(target: str | Path, suffix: str) -> str | Path:
 
 
 def name_of(target: str | Path) -> str:
+    """The last name of a path or URL."""
     return str(target).rstrip("/").rsplit("/", 1)[-1]
 
 
@@ -70,6 +72,7 @@ def open_read(target: str | Path) -> IO[bytes]:
 
 
 def is_dir(target: str | Path) -> bool:
+    """True for a local folder, or a URL naming a folder (a prefix, on object stores)."""
     if is_url(target):
         fs, path = filesystem(str(target))
         return bool(fs.isdir(path))
@@ -77,6 +80,7 @@ def is_dir(target: str | Path) -> bool:
 
 
 def is_file(target: str | Path) -> bool:
+    """True for a local file or a URL naming one object."""
     if is_url(target):
         fs, path = filesystem(str(target))
         return bool(fs.isfile(path))

@@ -59,7 +59,10 @@ def scheduler_class(runner: Runner) -> type[PersistentScheduler]:
     """A beat scheduler that hands due entries to `runner` instead of sending messages."""
 
     class LocalScheduler(PersistentScheduler):
+        """Beat's persistent scheduler, running due entries on this host."""
+
         def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> None:
+            """Start the entry's run here, in a thread; nothing is sent to the workers."""
             if advance:
                 entry = self.reserve(entry)
             runner.start(entry.args[0])

@@ -73,4 +73,5 @@ class ProcessedStore:
         return int(row[0])
 
     def close(self) -> None:
+        """Close the SQLite connection."""
         self.db.close()

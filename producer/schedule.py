@@ -68,6 +68,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class ScheduleConfig:
+    """The entries of a schedule file, by name, and the timezone their cron expressions use."""
+
     entries: dict[str, Entry]
     timezone: str = "UTC"
 
@@ -162,6 +164,7 @@ class RunResult:
     state: str = "nothing new"
 
     def describe(self) -> str:
+        """One line for the log and for `--run-now`."""
         if self.job_id is None:
             return (
                 f"{self.entry}: nothing new ({self.already_done} documents already processed, "
@@ -174,6 +177,7 @@ class RunResult:
 
 
 def state_path(settings: Settings) -> Path:
+    """The processed-documents file of this beat host."""
     return settings.home / "schedule" / "processed.sqlite"
 
 
@@ -203,6 +207,7 @@ def _run(
     batch: list[tuple[str, dict[str, Any]]] = []
 
     def flush(fh: Any) -> None:
+        # One query per batch of documents, not one per document.
         nonlocal already
         known = store.known([key for key, _ in batch])
         for key, doc in batch:
