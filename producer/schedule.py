@@ -32,7 +32,7 @@ from nlpbatch.jobstore import JobState
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
 from producer.client import submit_job, wait_job
-from producer.job import prepare_job
+from producer.job import PRECISIONS, prepare_job
 from producer.processed import ProcessedStore, doc_key
 from producer.readers import FieldMap, expand_inputs, iter_documents
 
@@ -109,6 +109,13 @@ def _entry(raw: Any, where: str) -> Entry:
             f"fields: {', '.join(sorted('{' + f + '}' for f in PATTERN_FIELDS))}"
         )
     inputs = raw["input"] if isinstance(raw["input"], list) else [raw["input"]]
+    chunk_size = raw.get("chunk_size", 256)
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise InvalidParameter(f"entry {name!r}: chunk_size must be a whole number >= 1, got {chunk_size!r}")
+    if raw.get("precision", "fp32") not in PRECISIONS:
+        raise InvalidParameter(
+            f"entry {name!r}: unknown precision {raw['precision']!r}; valid: {', '.join(PRECISIONS)}"
+        )
     return Entry(
         name=name,
         cron=str(raw["cron"]),
@@ -119,7 +126,7 @@ def _entry(raw: Any, where: str) -> Entry:
         params=dict(raw.get("params", {})),
         text_field=str(raw.get("text_field", "text")),
         id_field=str(raw.get("id_field", "id")),
-        chunk_size=int(raw.get("chunk_size", 256)),
+        chunk_size=chunk_size,
         precision=str(raw.get("precision", "fp32")),
     )
 

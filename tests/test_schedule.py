@@ -59,6 +59,11 @@ def test_check_lists_each_entry_with_its_cron_and_output(tmp_path: Path, tiny_be
         (("function_to_apply", "temperature"), "unknown parameter(s) temperature"),
         (('name = "reviews"', 'name = "reviews"\nretries = 3'), "unknown key(s) retries"),
         (('timezone = "Europe/Paris"', 'timezone = "Mars/Olympus"'), "unknown timezone 'Mars/Olympus'"),
+        (('name = "reviews"', 'name = "reviews"\nchunk_size = "big"'), "chunk_size must be a whole number"),
+        (
+            ('name = "reviews"', 'name = "reviews"\nprecision = "fp8"'),
+            "unknown precision 'fp8'; valid: fp32, int8",
+        ),
         (("[[entry]]", "[entry]"), "has no [[entry]] tables"),
     ],
 )
