@@ -32,9 +32,9 @@ from nlpbatch.jobstore import JobState
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
 from producer.client import submit_job, wait_job
-from producer.job import PRECISIONS, prepare_job
+from producer.job import PRECISIONS, JobSpec, prepare_job
 from producer.processed import ProcessedStore, doc_key
-from producer.readers import FieldMap, expand_inputs, iter_documents
+from producer.readers import expand_inputs, iter_documents
 
 log = logging.getLogger("nlpbatch.schedule")
 
@@ -202,8 +202,9 @@ def _run(
 ) -> RunResult:
     spec = get_task(entry.task)
     params = spec.validate_params(entry.params)
-    others = tuple(f for f in (*spec.input_fields, *spec.optional_fields) if f != "text")
-    fields = FieldMap(entry.text_field, entry.id_field, others)
+    fields = JobSpec(
+        spec.name, entry.model, entry.inputs, "", text_field=entry.text_field, id_field=entry.id_field
+    ).fields
     stamp = now.strftime("%Y%m%dT%H%M%S")
     # The new documents go to a staging file, which becomes the job's input: the job's
     # manifest then names exactly what it processed, and can be resumed.
