@@ -6,3 +6,12 @@ onnxruntime, so submitting a job stays cheap.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """`from nlpbatch import Client`, imported only when asked for (it brings in Celery)."""
+    if name == "Client":
+        from producer.api import Client
+
+        return Client
+    raise AttributeError(f"module 'nlpbatch' has no attribute {name!r}")

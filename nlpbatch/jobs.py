@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from pathlib import Path
 from typing import Any
 
+from nlpbatch import storage
 from nlpbatch.errors import InputError
 from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import merge_parts, parts_dir
+from nlpbatch.sinks import merge_parts, parts_location
 from nlpbatch.tasks import get_task
 
 log = logging.getLogger("nlpbatch.jobs")
@@ -31,13 +32,12 @@ def new_job_id() -> str:
 def save_manifest(settings: Settings, manifest: dict[str, Any]) -> Path:
     """Write the manifest to the job folder and beside the output's parts."""
     text = json.dumps(manifest, indent=2, ensure_ascii=False)
-    places = [settings.jobs_dir / f"{manifest['job_id']}.json", parts_dir(manifest["output"]) / "job.json"]
-    for path in places:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    return places[0]
+    data = text.encode("utf-8")
+    local = settings.jobs_dir / f"{manifest['job_id']}.json"
+    storage.write_bytes(local, data)
+    if not is_redis_output(manifest["output"]):
+        storage.write_bytes(storage.join(parts_location(manifest["output"]), "job.json"), data)
+    return local
 
 
 def load_manifest(settings: Settings, job_id: str) -> dict[str, Any]:
@@ -65,7 +65,8 @@ def finalize(store: JobStore, job_id: str) -> bool:
             return False
         manifest = status.manifest
         assert status.chunks_total is not None
-        merge_parts(manifest["output"], get_task(manifest["task"]), status.chunks_total)
+        if not is_redis_output(manifest["output"]):  # results kept in Redis have nothing to merge
+            merge_parts(manifest["output"], get_task(manifest["task"]), status.chunks_total)
         store.set_state(job_id, JobState.DONE)
         log.info("job %s finished: %s", job_id, manifest["output"])
         return True

@@ -3,20 +3,21 @@
 A job's output never exists half-written: records go to a temporary file beside the target,
 which is renamed over it only when the writer closes without error. Distributed jobs write
 one part file per chunk (`<output>.parts/chunk-00000042.jsonl`, also atomic), and the
-parts are merged in chunk order when the last one lands.
+parts are merged in chunk order when the last one lands. Outputs may also be fsspec URLs
+(see `nlpbatch.storage` for what atomic means on object stores).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from nlpbatch import storage
 from nlpbatch.errors import OutputError
 from nlpbatch.schema import Record
 from nlpbatch.tasks import TaskSpec
@@ -34,8 +35,12 @@ def output_format(path: str | Path) -> str:
     return FORMATS[suffix]
 
 
-def check_output(path: str | Path) -> Path:
-    """The absolute output path, after checking its format and that its folder is writable."""
+def check_output(path: str | Path) -> Path | str:
+    """The absolute output path (or URL), after checking its format and that it can be written."""
+    if storage.is_url(path):
+        output_format(path)
+        storage.check_writable(str(path))
+        return str(path)
     out = Path(path).expanduser().absolute()
     output_format(out)
     if out.is_dir():
@@ -98,14 +103,18 @@ class RecordWriter:
     """Writes records to a temporary file and renames it over `path` on a clean close."""
 
     def __init__(self, path: str | Path, spec: TaskSpec, *, row_group: int = 4096) -> None:
-        self.path = Path(path)
+        # A URL is written to a local temporary file, then uploaded whole on close.
+        self.target: str | None = str(path) if storage.is_url(path) else None
+        self.path = Path(storage.name_of(path)) if self.target else Path(path)
         self.spec = spec
         self.format = output_format(self.path)
         self.count = 0
         self._row_group = row_group
         self._pending: list[Record] = []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        folder = None if self.target else self.path.parent
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
         os.close(fd)
         self._tmp = Path(tmp)
         self._fh: Any = None
@@ -135,8 +144,8 @@ class RecordWriter:
             self._pq.write_table(pa.Table.from_pylist(self._pending, schema=self._schema))
             self._pending = []
 
-    def close(self) -> Path:
-        """Finish the file and move it into place; returns the final path."""
+    def close(self) -> Path | str:
+        """Finish the file and move it into place; returns the final path or URL."""
         if self._fh is not None:
             self._fh.flush()
             os.fsync(self._fh.fileno())
@@ -144,6 +153,12 @@ class RecordWriter:
         else:
             self._flush()
             self._pq.close()
+        if self.target is not None:
+            try:
+                storage.upload(self._tmp, self.target)
+            finally:
+                self._tmp.unlink(missing_ok=True)
+            return self.target
         os.replace(self._tmp, self.path)
         return self.path
 
@@ -168,35 +183,47 @@ class RecordWriter:
 
 
 def read_records(path: str | Path) -> Iterator[Record]:
-    """Records from a JSONL or Parquet output, in file order."""
-    path = Path(path)
-    if output_format(path) == "jsonl":
-        with path.open(encoding="utf-8") as fh:
+    """Records from a JSONL or Parquet output (a path or a URL), in file order."""
+    with storage.open_read(path) as fh:
+        if output_format(path) == "jsonl":
             for line in fh:
                 if line.strip():
                     yield json.loads(line)
-    else:
-        import pyarrow.parquet as pq
+        else:
+            import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(str(path)).iter_batches():
-            yield from batch.to_pylist()
+            for batch in pq.ParquetFile(fh).iter_batches():
+                yield from batch.to_pylist()
 
 
 # --- part files of distributed jobs -------------------------------------------------------
 
 
 def parts_dir(output: str | Path) -> Path:
-    """Where a distributed job's per-chunk results wait to be merged."""
+    """Where a distributed job's per-chunk results wait to be merged (a local output)."""
     out = Path(output)
     return out.with_name(out.name + ".parts")
+
+
+def parts_location(output: str | Path) -> str | Path:
+    """The parts folder of a local output or of a URL."""
+    return storage.with_suffix_added(output, ".parts")
 
 
 def part_path(output: str | Path, index: int) -> Path:
     return parts_dir(output) / f"chunk-{index:08d}.jsonl"
 
 
-def write_part(output: str | Path, index: int, records: list[Record]) -> Path:
+def part_location(output: str | Path, index: int) -> str | Path:
+    return storage.join(parts_location(output), f"chunk-{index:08d}.jsonl")
+
+
+def write_part(output: str | Path, index: int, records: list[Record]) -> Path | str:
     """Write one chunk's records atomically. Writing the same chunk twice leaves one file."""
+    if storage.is_url(output):
+        target = str(part_location(output, index))
+        storage.write_bytes(target, "".join(dumps(r) + "\n" for r in records).encode("utf-8"))
+        return target
     final = part_path(output, index)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
@@ -211,20 +238,27 @@ def write_part(output: str | Path, index: int, records: list[Record]) -> Path:
 
 def done_parts(output: str | Path) -> set[int]:
     """Indexes of the chunks whose results are written."""
-    folder = parts_dir(output)
-    if not folder.is_dir():
+    folder = parts_location(output)
+    if not storage.is_dir(folder):
         return set()
-    return {int(p.stem.split("-")[1]) for p in folder.glob("chunk-*.jsonl") if p.stem.split("-")[1].isdigit()}
+    if isinstance(folder, Path):
+        names = [p.name for p in folder.glob("chunk-*.jsonl")]
+    else:
+        names = [storage.name_of(url) for url, _ in storage.list_files(folder)]
+    stems = [n.removesuffix(".jsonl").split("-")[-1] for n in names if n.startswith("chunk-")]
+    return {int(s) for s in stems if s.isdigit()}
 
 
-def merge_parts(output: str | Path, spec: TaskSpec, n_chunks: int, *, keep_parts: bool = False) -> Path:
+def merge_parts(
+    output: str | Path, spec: TaskSpec, n_chunks: int, *, keep_parts: bool = False
+) -> Path | str:
     """Merge parts 0..n_chunks-1 into the output, in order; every part must exist."""
     missing = sorted(set(range(n_chunks)) - done_parts(output))
     if missing:
         raise OutputError(f"cannot merge {output}: {len(missing)} chunk(s) missing, first {missing[0]}")
     with RecordWriter(output, spec) as writer:
         for index in range(n_chunks):
-            writer.write(read_records(part_path(output, index)))
+            writer.write(read_records(part_location(output, index)))
     if not keep_parts:
-        shutil.rmtree(parts_dir(output), ignore_errors=True)
-    return Path(output)
+        storage.remove_tree(parts_location(output))
+    return output if storage.is_url(output) else Path(output)

@@ -325,3 +325,7 @@ def tasks(as_json: bool) -> None:
 
 # Commands defined in other modules register here, one line each:
 # main.add_command(module.command)
+from producer.cli_ops import OPS_COMMANDS  # noqa: E402
+
+for _ops_command in OPS_COMMANDS:
+    main.add_command(_ops_command)

@@ -6,16 +6,18 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from nlpbatch.errors import InputError, InvalidParameter
+from nlpbatch.errors import InputError, InvalidParameter, OutputError
 from nlpbatch.modelref import resolve
+from nlpbatch.results import MAX_DOCS, is_redis_output, parse_redis_output
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.sinks import check_output
 from nlpbatch.tasks import TaskSpec, get_task
 from producer.chunking import chunked
-from producer.readers import FieldMap, Source, check_fields, expand_inputs, iter_documents
+from producer.readers import STDIN, FieldMap, Source, check_fields, expand_inputs, iter_documents
 
 PRECISIONS = ("fp32", "int8")
 
@@ -97,7 +99,7 @@ def prepare_job(
         raise InvalidParameter(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     if chunk_size < 1:
         raise InvalidParameter(f"chunk size must be at least 1, got {chunk_size}")
-    out = check_output(output)
+    out = parse_redis_output(output) if is_redis_output(output) else check_output(output)
     if check_model:
         source = resolve(model, download=False)
         # A local folder is passed on as an absolute path, so workers elsewhere find it.
@@ -123,4 +125,20 @@ def prepare_job(
                 check_fields(job.sources(), job.fields, (name,))
             except InputError as exc:
                 raise InputError(f"{exc}; or give it for the whole job with --param {name}=...") from None
+    if is_redis_output(job.output):
+        check_redis_size(job)
     return job
+
+
+def check_redis_size(job: JobSpec) -> None:
+    """OutputError unless the job is small enough to keep its results in Redis.
+
+    Counting reads at most MAX_DOCS + 1 documents, which costs far less than running them.
+    """
+    if STDIN in job.inputs:
+        raise OutputError("results in Redis need file inputs, whose size is checked first; write to a file")
+    docs = iter_documents(job.sources(), job.fields)
+    if sum(1 for _ in islice(docs, MAX_DOCS + 1)) > MAX_DOCS:
+        raise OutputError(
+            f"more than {MAX_DOCS} documents: too many to keep in Redis; write a file (-o out.parquet)"
+        )

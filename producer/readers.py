@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
-from nlpbatch.errors import InputError
+from nlpbatch import storage
+from nlpbatch.errors import InputError, OutputError
 from nlpbatch.schema import Doc
 
 FORMATS = {
@@ -75,6 +76,9 @@ def expand_inputs(
         if item == STDIN:
             sources.append(Source(STDIN, stdin_format or "auto"))
             continue
+        if storage.is_url(item):
+            sources += _expand_url(item)
+            continue
         given = Path(item).expanduser()
         path = given if given.is_absolute() else root / given
         if path.is_dir():
@@ -115,6 +119,35 @@ def expand_inputs(
     return sources
 
 
+def _expand_url(item: str) -> list[Source]:
+    """The readable files behind an fsspec URL: one file, a folder, or a glob."""
+    try:
+        if storage.is_file(item):
+            fmt = FORMATS.get(Path(item).suffix.lower())
+            if fmt is None:
+                raise InputError(f"unknown input format for {item}; valid: {', '.join(FORMATS)}")
+            return [Source(item, fmt, item)]
+        if storage.is_dir(item):
+            prefix: str | None = item.rstrip("/") + "/"
+        elif glob.has_magic(item):
+            prefix = None  # a glob's files are named by their full URL
+        else:
+            raise InputError(f"input {item} does not exist")
+        found = list(storage.list_files(item))
+    except OutputError as exc:  # an unknown protocol or a missing fsspec driver
+        raise InputError(str(exc)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read {item}: {exc}") from None
+    sources = [
+        Source(url, FORMATS[Path(url).suffix.lower()], prefix + rel if prefix else url)
+        for url, rel in found
+        if Path(url).suffix.lower() in FORMATS
+    ]
+    if not sources:
+        raise InputError(f"no readable files ({', '.join(FORMATS)}) in {item}")
+    return sources
+
+
 def _doc_from_row(row: Any, where: str, fields: FieldMap) -> Doc:
     if not isinstance(row, dict):
         return {"id": where, "error": {"type": "MalformedInput", "message": f"{where}: not a JSON object"}}
@@ -133,7 +166,7 @@ def _error_doc(where: str, kind: str, message: str) -> Doc:
 def _binary(source: Source) -> IO[bytes]:
     if source.path == STDIN:
         return sys.stdin.buffer
-    return open(source.path, "rb")
+    return storage.open_read(source.path)
 
 
 def _read_jsonl(stream: IO[bytes], name: str, fields: FieldMap) -> Iterator[Doc]:
@@ -191,7 +224,7 @@ def _read_csv(stream: IO[bytes], name: str, fields: FieldMap, delimiter: str) ->
 def _read_parquet(path: str, name: str, fields: FieldMap) -> Iterator[Doc]:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(path)
+    pf = pq.ParquetFile(storage.open_read(path) if storage.is_url(path) else path)
     available = set(pf.schema_arrow.names)
     columns = [c for c in (fields.id_field, *fields.wanted()) if c in available]
     number = 0
@@ -247,8 +280,9 @@ def first_fields(source: Source, fields: FieldMap) -> set[str] | None:
     if source.format == "parquet":
         import pyarrow.parquet as pq
 
-        return set(pq.ParquetFile(source.path).schema_arrow.names)
-    with open(source.path, "rb") as fh:
+        with storage.open_read(source.path) as fh:
+            return set(pq.ParquetFile(fh).schema_arrow.names)
+    with storage.open_read(source.path) as fh:
         if source.format in ("csv", "tsv"):
             text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
             header = next(csv.reader(text, delimiter="," if source.format == "csv" else "\t"), None)

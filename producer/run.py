@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nlpbatch.errors import OutputError
+from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
 from nlpbatch.sinks import RecordWriter
 from producer.job import JobSpec
@@ -64,6 +66,8 @@ def run_job(
     """Run `job` to completion and write its output atomically."""
     from worker import engine  # the heavy imports happen only when a job really runs
 
+    if is_redis_output(job.output):
+        raise OutputError("`run` writes files; results in Redis are for jobs queued with `submit`")
     engine.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
     model = engine.get_pipeline(job.task, job.model, job.precision, job.params).model

@@ -12,9 +12,10 @@ from nlpbatch.broker import PROCESS_CHUNK
 from nlpbatch.errors import BrokerError, MessageError, TransientError
 from nlpbatch.jobs import finalize
 from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.results import is_redis_output, save_chunk, ttl_of
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import write_part
+from nlpbatch.sinks import dumps, write_part
 from worker import engine
 
 log = logging.getLogger("nlpbatch.worker")
@@ -39,7 +40,13 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
     if status is not None and status.state is JobState.CANCELLED:
         return {"job_id": msg.job_id, "index": msg.index, "skipped": "cancelled"}
     records = engine.run_chunk(msg)
-    write_part(msg.output, msg.index, records)
+    if is_redis_output(msg.output):
+        try:
+            save_chunk(store.r, msg.job_id, msg.index, [dumps(r) for r in records], ttl_of(msg.output))
+        except redis.RedisError as exc:
+            raise BrokerError(f"job store unreachable: {exc}") from exc
+    else:
+        write_part(msg.output, msg.index, records)
     errors = sum(1 for r in records if "error" in r)
     try:
         _, done, total = store.mark_done(msg.job_id, msg.index, len(records), errors)

@@ -1,0 +1,123 @@
+"""The Python API for scripts: submit a job to the workers, wait for it, read its records.
+
+    from nlpbatch import Client
+
+    job = Client("redis://localhost:6379/0").submit(
+        ["corpus.jsonl"], task="sentiment", model="./my-distilbert-sst2", output="out/sentiment.jsonl"
+    )
+    job.wait()
+    for record in job.results():
+        print(record["id"], record["label"])
+
+The job is validated whole before anything is queued (a bad task, model, parameter, input or
+output raises a `JobError`), exactly as `nlpbatch submit` does.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from nlpbatch.errors import NlpbatchError
+from nlpbatch.jobstore import JobState, JobStatus
+from nlpbatch.results import is_redis_output, iter_results
+from nlpbatch.schema import Record
+from nlpbatch.settings import Settings
+from nlpbatch.sinks import read_records
+from nlpbatch.tasks import get_task
+from producer.client import connect, job_status, submit_job, wait_job
+from producer.job import prepare_job
+
+
+class JobNotDone(NlpbatchError):
+    """The job's records were asked for before it finished, or it failed or was cancelled."""
+
+
+class Client:
+    """Submits jobs to the workers behind one broker, and finds jobs by id."""
+
+    def __init__(self, broker_url: str | None = None, *, home: str | Path | None = None) -> None:
+        """`broker_url` and `home` default to NLPBATCH_BROKER_URL and NLPBATCH_HOME, as in the CLI."""
+        self.settings = Settings.from_env(broker_url=broker_url, home=home)
+
+    def submit(
+        self,
+        inputs: str | Path | Sequence[str | Path],
+        *,
+        task: str,
+        output: str | Path,
+        model: str | None = None,
+        params: dict[str, Any] | None = None,
+        text_field: str = "text",
+        id_field: str = "id",
+        chunk_size: int = 256,
+        precision: str = "fp32",
+        max_in_flight: int = 64,
+    ) -> Job:
+        """Validate and queue a job; returns once every chunk is queued (not done).
+
+        `inputs` are files, folders, globs or fsspec URLs; `output` is a `.jsonl` or
+        `.parquet` path or URL, or `redis://` to keep the records in Redis for a day
+        (`redis://?ttl=SECONDS` to choose).
+        """
+        items = [inputs] if isinstance(inputs, str | Path) else list(inputs)
+        job = prepare_job(
+            task=task,
+            model=model or get_task(task).default_model,
+            inputs=[str(item) for item in items],
+            output=str(output),
+            params=params,
+            precision=precision,
+            text_field=text_field,
+            id_field=id_field,
+            chunk_size=chunk_size,
+        )
+        submission = submit_job(job, self.settings, max_in_flight=max_in_flight)
+        return Job(self, submission.job_id)
+
+    def job(self, job_id: str) -> Job:
+        """A handle on a job submitted earlier, from here or from the command line."""
+        job_status(self.settings, job_id)  # unknown ids fail here, not later
+        return Job(self, job_id)
+
+
+class Job:
+    """A submitted job: its progress, its end, and its records."""
+
+    def __init__(self, client: Client, job_id: str) -> None:
+        self.client = client
+        self.id = job_id
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r})"
+
+    def status(self) -> JobStatus:
+        """A snapshot of the job's progress."""
+        return job_status(self.client.settings, self.id)
+
+    def wait(self, timeout: float | None = None) -> JobStatus:
+        """Block until the job ends; TimeoutError if `timeout` seconds pass first.
+
+        Returns the final status; `JobNotDone` if the job failed or was cancelled.
+        """
+        started = time.monotonic()
+        status = wait_job(self.client.settings, self.id, timeout=timeout)
+        if status.state not in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+            raise TimeoutError(
+                f"job {self.id} still {status.state.value} after {time.monotonic() - started:.0f}s"
+            )
+        if status.state is not JobState.DONE:
+            raise JobNotDone(f"job {self.id} ended {status.state.value}")
+        return status
+
+    def results(self) -> Iterator[Record]:
+        """The job's records in input order, from its output file or from Redis."""
+        status = self.status()
+        if status.state is not JobState.DONE:
+            raise JobNotDone(f"job {self.id} is {status.state.value}; wait() for it first")
+        output = status.manifest["output"]
+        if is_redis_output(output):
+            return iter_results(connect(self.client.settings).r, self.id, status.chunks_total or 0)
+        return read_records(output)
