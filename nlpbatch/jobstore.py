@@ -41,6 +41,8 @@ class JobStatus:
     manifest: dict[str, Any]
     created: float
     updated: float
+    # When a worker began the job's first chunk: None until then.
+    started: float | None = None
 
     @property
     def complete(self) -> bool:
@@ -59,6 +61,7 @@ class JobStatus:
             "model": self.manifest.get("model"),
             "created": self.created,
             "updated": self.updated,
+            "started": self.started,
         }
 
 
@@ -77,12 +80,22 @@ return {added, redis.call('SCARD', KEYS[2]), redis.call('HGET', KEYS[1], 'total'
 """
 
 
+# Only for a job Redis still knows: HSETNX alone would recreate a lost job's hash.
+_MARK_STARTED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSETNX', KEYS[1], 'started', ARGV[1])
+end
+return 0
+"""
+
+
 class JobStore:
     """Reads and writes job state under `nlpbatch:job:*` keys."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
         self._mark = client.register_script(_MARK_DONE)
+        self._start = client.register_script(_MARK_STARTED)
 
     @classmethod
     def from_url(cls, url: str) -> JobStore:
@@ -119,6 +132,10 @@ class JobStore:
             self.r.expire(self.key(job_id), FINISHED_TTL)
             self.r.expire(self.key(job_id) + ":done", FINISHED_TTL)
 
+    def mark_started(self, job_id: str) -> None:
+        """Record when work on the job began (the first call wins), for its rate and ETA."""
+        self._start(keys=[self.key(job_id)], args=[str(time.time())])
+
     def mark_done(self, job_id: str, index: int, docs: int, errors: int) -> tuple[bool, int, int | None]:
         """Count chunk `index` as done: (newly counted, chunks done, chunks total or None).
 
@@ -152,6 +169,7 @@ class JobStore:
             manifest=json.loads(data.get("manifest", "{}")),
             created=float(data.get("created", 0)),
             updated=float(data.get("updated", 0)),
+            started=float(data["started"]) if data.get("started") else None,
         )
 
     def lock_finalize(self, job_id: str, ttl: int = 600) -> bool:
