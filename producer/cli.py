@@ -18,6 +18,7 @@ import click
 
 from nlpbatch.errors import BrokerError, JobError, NlpbatchError
 from nlpbatch.jobstore import JobState, JobStatus
+from nlpbatch.logs import LOG_FORMATS, setup_logging
 from nlpbatch.settings import Settings, redact_url
 from nlpbatch.tasks import TASKS
 
@@ -127,13 +128,19 @@ def build_job(kw: dict[str, Any]) -> Any:
     "--home", envvar="NLPBATCH_HOME", default=None, help="Cache and job folder [env NLPBATCH_HOME]."
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.option(
+    "--log-format",
+    envvar="NLPBATCH_LOG_FORMAT",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    help="Logs as text or as JSON lines [env NLPBATCH_LOG_FORMAT].",
+)
 @click.pass_context
-def main(ctx: click.Context, home: str | None, verbose: bool) -> None:
+def main(ctx: click.Context, home: str | None, verbose: bool, log_format: str) -> None:
     """Run transformers models over large corpora, in this process or across Celery workers."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    ctx.obj = {"home": home}
+    setup_logging(logging.INFO if verbose else logging.WARNING, log_format)
+    ctx.obj = {"home": home, "log_format": log_format}
 
 
 def settings_for(ctx: click.Context, broker: str | None = None) -> Settings:
@@ -212,22 +219,39 @@ def _exit_for(status: JobStatus) -> None:
 def status(ctx: click.Context, job_id: str, broker: str | None, as_json: bool) -> None:
     """Show a job's progress."""
     from producer.client import job_status
+    from producer.progress import print_status, status_dict
 
     st = job_status(settings_for(ctx, broker), job_id)
-    click.echo(json.dumps(st.to_dict()) if as_json else _describe(st))
+    if as_json:
+        click.echo(json.dumps(status_dict(st)))
+    else:
+        print_status(st, sys.stdout)
 
 
 @main.command()
 @click.argument("job_id")
 @broker_option
 @click.option("--timeout", type=float, default=None, help="Give up after this many seconds (exit 1).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Show a live bar [default: when stdout is a terminal]."
+)
 @click.pass_context
 @handle_errors
-def wait(ctx: click.Context, job_id: str, broker: str | None, timeout: float | None) -> None:
+def wait(
+    ctx: click.Context, job_id: str, broker: str | None, timeout: float | None, progress: bool | None
+) -> None:
     """Wait for a job to finish; writes its output if the workers have not."""
     from producer.client import wait_job
+    from producer.progress import LiveProgress
 
-    _exit_for(wait_job(settings_for(ctx, broker), job_id, timeout=timeout))
+    stdout = sys.stdout
+    live = LiveProgress(stdout) if (stdout.isatty() if progress is None else progress) else None
+    try:
+        status = wait_job(settings_for(ctx, broker), job_id, timeout=timeout, on_progress=live)
+    finally:
+        if live:
+            live.close()
+    _exit_for(status)
 
 
 @main.command()
@@ -239,7 +263,15 @@ def wait(ctx: click.Context, job_id: str, broker: str | None, timeout: float | N
 @click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--name", default=None, help="Celery node name [default: nlpbatch-PID@host].")
+@click.option(
+    "--metrics-port",
+    type=int,
+    envvar="NLPBATCH_METRICS_PORT",
+    default=None,
+    help="Serve Prometheus metrics on this port [env NLPBATCH_METRICS_PORT; default: off].",
+)
 @click.pass_context
+@handle_errors
 def worker(
     ctx: click.Context,
     broker: str | None,
@@ -248,14 +280,23 @@ def worker(
     backend: str,
     loglevel: str,
     name: str | None,
+    metrics_port: int | None,
 ) -> None:
     """Start a Celery worker that processes queued chunks."""
     from worker.main import run_worker
 
     settings = settings_for(ctx, broker)
-    click.echo(f"nlpbatch worker on {redact_url(settings.broker_url)}", err=True)
+    if ctx.obj["log_format"] != "json":  # JSON logs carry the same line from run_worker
+        click.echo(f"nlpbatch worker on {redact_url(settings.broker_url)}", err=True)
     run_worker(
-        settings, concurrency=concurrency, threads=threads, loglevel=loglevel, backend=backend, name=name
+        settings,
+        concurrency=concurrency,
+        threads=threads,
+        loglevel=loglevel,
+        backend=backend,
+        name=name,
+        metrics_port=metrics_port,
+        log_format=ctx.obj["log_format"],
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from nlpbatch.schema import ChunkMessage, Record
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
+from worker import metrics
 from worker.models.loader import LoadedModel, load_model
 from worker.pipelines import pipeline_class
 from worker.pipelines.base import BatchStats, Pipeline
@@ -77,6 +78,8 @@ def get_model(task: str, model: str, precision: str, export_task: str | None = N
             _models[key] = load_model(
                 spec, model, precision=precision, cache=opts.cache, threads=opts.threads, backend=opts.backend
             )
+            loaded = _models[key]
+            metrics.observe_model_load(spec.name, loaded.runtime.backend, loaded.load_seconds)
         return _models[key]
 
 

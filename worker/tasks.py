@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import redis
@@ -16,7 +17,7 @@ from nlpbatch.results import is_redis_output, save_chunk, ttl_of
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from nlpbatch.sinks import dumps, write_part
-from worker import engine
+from worker import engine, metrics
 
 log = logging.getLogger("nlpbatch.worker")
 
@@ -39,6 +40,9 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
         raise BrokerError(f"job store unreachable: {exc}") from exc
     if status is not None and status.state is JobState.CANCELLED:
         return {"job_id": msg.job_id, "index": msg.index, "skipped": "cancelled"}
+    started = time.perf_counter()
+    if status is not None and status.started is None:
+        store.mark_started(msg.job_id)
     records = engine.run_chunk(msg)
     if is_redis_output(msg.output):
         try:
@@ -47,6 +51,7 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
             raise BrokerError(f"job store unreachable: {exc}") from exc
     else:
         write_part(msg.output, msg.index, records)
+    metrics.observe_chunk(msg.task, records, time.perf_counter() - started)
     errors = sum(1 for r in records if "error" in r)
     try:
         _, done, total = store.mark_done(msg.job_id, msg.index, len(records), errors)

@@ -12,6 +12,7 @@ found: those documents get error records, the rest get results.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -21,6 +22,7 @@ import numpy as np
 from nlpbatch.errors import DocumentError, error_info
 from nlpbatch.schema import Doc, Record, error_record
 from nlpbatch.tasks import TaskSpec, get_task
+from worker import metrics
 from worker.models.loader import LoadedModel
 
 log = logging.getLogger("nlpbatch.pipeline")
@@ -228,6 +230,7 @@ class Pipeline:
         outputs: dict[int, Outputs],
         failed: dict[int, BaseException],
     ) -> None:
+        started = time.perf_counter()
         try:
             result = self.forward([features[k] for k in batch])
         except Exception as exc:
@@ -239,6 +242,7 @@ class Pipeline:
             self._forward_bisect(features, batch[:half], outputs, failed)
             self._forward_bisect(features, batch[half:], outputs, failed)
             return
+        metrics.observe_batch(self.task, time.perf_counter() - started)
         self.stats.batches += 1
         width = max(len(features[k].input_ids) for k in batch)
         self.stats.padded_tokens += width * len(batch)
