@@ -126,3 +126,15 @@ def test_a_worker_logs_json_lines_without_the_broker_password(
     assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
     assert any("redis://default:***@" in e["message"] for e in entries)
     assert any(e["message"].endswith("ready.") for e in entries)
+
+
+def test_a_worker_whose_metrics_port_is_taken_stops_with_a_clear_error(env: dict[str, str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(env, "worker", "--metrics-port", str(port), timeout=120)
+    assert result.returncode == 1
+    assert f"cannot serve metrics on 0.0.0.0:{port}" in result.stderr
