@@ -40,6 +40,13 @@ def assert_valid_worker_args(args: list[str]) -> None:
     main.commands["worker"].make_context("worker", list(args[1:]), obj={})
 
 
+def assert_valid_beat_args(args: list[str]) -> None:
+    """The arguments are `schedule --config FILE`, and parse once that command is registered."""
+    assert args[:2] == ["schedule", "--config"], args
+    if "schedule" in main.commands:  # `nlpbatch schedule` comes from the scheduling work
+        main.commands["schedule"].make_context("schedule", list(args[1:]), obj={})
+
+
 def test_every_yaml_file_in_deploy_parses() -> None:
     files = sorted([*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")])
     assert len(files) >= 7
@@ -55,6 +62,7 @@ def test_compose_runs_redis_with_aof_workers_flower_and_beat() -> None:
     assert_valid_worker_args(services["worker"]["command"])
     assert "--metrics-port" in services["worker"]["command"]
     assert services["beat"]["command"] == ["schedule", "--config", "/etc/nlpbatch/schedule.toml"]
+    assert_valid_beat_args(services["beat"]["command"])
     assert "/etc/nlpbatch/schedule.toml" in " ".join(services["beat"]["volumes"])
     assert all(s["environment"]["NLPBATCH_BROKER_URL"] == "redis://redis:6379/0" for s in (
         services["worker"], services["beat"]))  # fmt: skip
@@ -95,6 +103,7 @@ def test_beat_runs_as_exactly_one_replica_with_the_schedule_mounted() -> None:
     assert beat["spec"]["replicas"] == 1 and beat["spec"]["strategy"]["type"] == "Recreate"
     [container] = beat["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["schedule", "--config", "/etc/nlpbatch/schedule.toml"]
+    assert_valid_beat_args(container["args"])
     assert "schedule.toml" in objects[("ConfigMap", "nlpbatch-schedule")]["data"]
 
 
@@ -103,10 +112,15 @@ def test_kustomization_lists_every_manifest() -> None:
     assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
 
 
-def test_systemd_worker_unit_passes_only_options_the_worker_accepts() -> None:
-    unit = (DEPLOY / "systemd" / "nlpbatch-worker@.service").read_text()
-    [exec_start] = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
-    args = shlex.split(exec_start.removeprefix("ExecStart="))[1:]
+def exec_start(unit: str) -> list[str]:
+    text = (DEPLOY / "systemd" / unit).read_text()
+    [line] = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    return shlex.split(line.removeprefix("ExecStart="))[1:]
+
+
+def test_systemd_units_pass_only_options_the_commands_accept() -> None:
+    assert_valid_beat_args(exec_start("nlpbatch-beat.service"))
+    args = exec_start("nlpbatch-worker@.service")
     substituted = [a.replace("%i", "9808").replace("%H", "host") for a in args]
     substituted = [
         {"${NLPBATCH_CONCURRENCY}": "2", "${NLPBATCH_THREADS}": "2"}.get(a, a) for a in substituted

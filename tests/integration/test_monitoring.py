@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from nlpbatch.broker import PROCESS_CHUNK, make_celery
+from nlpbatch.schema import ChunkMessage
+from nlpbatch.settings import Settings
 from tests.helpers import free_port, nlpbatch_cmd, start_worker, stop_process, wait_for_log
 
 pytestmark = pytest.mark.integration
@@ -77,6 +81,17 @@ def test_a_worker_serves_metrics_of_its_children_and_status_shows_the_rate(
         assert metrics["nlpbatch_batch_seconds_count{task=sentiment}"] >= 5
         assert metrics["nlpbatch_model_load_seconds_count{backend=onnx,task=sentiment}"] >= 1
         assert metrics["nlpbatch_queue_depth{queue=nlpbatch}"] == 0
+
+        # A chunk whose model cannot be found is counted by the error's type.
+        chunk = ChunkMessage("j-bad", 0, "sentiment", str(tmp_path / "no-model"), [{"id": 1, "text": "x"}])
+        make_celery(Settings.from_env(cmd_env)).send_task(PROCESS_CHUNK, args=[chunk.to_dict()])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            failed = {k: v for k, v in scrape(port).items() if k.startswith("nlpbatch_errors_total{stage=")}
+            if set(failed) - {"nlpbatch_errors_total{stage=document,type=DocumentError}"}:
+                break
+            time.sleep(0.5)
+        assert failed.get("nlpbatch_errors_total{stage=chunk,type=UnknownModel}") == 1, failed
     finally:
         stop_process(proc)
 
