@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -50,6 +52,29 @@ def scrape(port: int) -> dict[str, float]:
     return samples
 
 
+class EventLog:
+    """The types of the Celery events on the broker, as Flower receives them, gathered in a thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = make_celery(settings)
+        self.types: list[str] = []
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        with self.app.connection_for_read() as conn:
+            receiver = self.app.events.Receiver(conn, handlers={"*": lambda e: self.types.append(e["type"])})
+            with contextlib.suppress(Exception):  # the capture ends by a timeout
+                receiver.capture(limit=None, timeout=60, wakeup=False)
+
+    def wait_until_listening(self, timeout: float = 30) -> None:
+        """Until the first heartbeat arrives (every 2 s): no later event can be missed."""
+        deadline = time.monotonic() + timeout
+        while "worker-heartbeat" not in self.types:
+            assert time.monotonic() < deadline, "no worker heartbeat event"
+            time.sleep(0.1)
+
+
 def test_a_worker_serves_metrics_of_its_children_and_status_shows_the_rate(
     env: dict[str, str], tiny_bert: Path, tmp_path: Path
 ) -> None:
@@ -59,6 +84,8 @@ def test_a_worker_serves_metrics_of_its_children_and_status_shows_the_rate(
     proc = start_worker(cmd_env, log, concurrency=2)
     try:
         wait_for_log(log, "ready.")
+        events = EventLog(Settings.from_env(cmd_env))
+        events.wait_until_listening()
         before = scrape(port)
         assert before["nlpbatch_queue_depth{queue=nlpbatch}"] == 0
 
@@ -81,6 +108,8 @@ def test_a_worker_serves_metrics_of_its_children_and_status_shows_the_rate(
         assert metrics["nlpbatch_batch_seconds_count{task=sentiment}"] >= 5
         assert metrics["nlpbatch_model_load_seconds_count{backend=onnx,task=sentiment}"] >= 1
         assert metrics["nlpbatch_queue_depth{queue=nlpbatch}"] == 0
+        # Flower's view: the worker sent task events for the job's chunks.
+        assert events.types.count("task-succeeded") == 5 and "task-sent" in events.types
 
         # A chunk whose model cannot be found is counted by the error's type.
         chunk = ChunkMessage("j-bad", 0, "sentiment", str(tmp_path / "no-model"), [{"id": 1, "text": "x"}])
