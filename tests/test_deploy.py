@@ -163,3 +163,12 @@ def test_compose_file_passes_docker_compose_config() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kustomize_builds_the_manifests_into_the_nlpbatch_namespace() -> None:
+    result = subprocess.run(["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    built = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert len(built) == len(k8s_objects())
+    assert all(d["metadata"].get("namespace") == "nlpbatch" for d in built if d["kind"] != "Namespace")
