@@ -172,3 +172,13 @@ def test_kustomize_builds_the_manifests_into_the_nlpbatch_namespace() -> None:
     built = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert len(built) == len(k8s_objects())
     assert all(d["metadata"].get("namespace") == "nlpbatch" for d in built if d["kind"] != "Namespace")
+
+
+def test_the_example_schedules_are_valid_schedule_files(tmp_path: Path) -> None:
+    from producer.schedule import load_config
+
+    in_configmap = k8s_objects()[("ConfigMap", "nlpbatch-schedule")]["data"]["schedule.toml"]
+    (tmp_path / "schedule.toml").write_text(in_configmap)
+    for path in (DEPLOY / "schedule.toml", tmp_path / "schedule.toml"):
+        config = load_config(path)
+        assert [e.task for e in config.entries.values()] == ["sentiment"], path
