@@ -89,6 +89,16 @@ return 0
 """
 
 
+# The total, and RUNNING unless a `cancel` came while the producer was still queuing.
+_SET_TOTAL = """
+redis.call('HSET', KEYS[1], 'total', ARGV[1])
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then
+  redis.call('HSET', KEYS[1], 'state', ARGV[3])
+end
+return 1
+"""
+
+
 class JobStore:
     """Reads and writes job state under `nlpbatch:job:*` keys."""
 
@@ -96,6 +106,7 @@ class JobStore:
         self.r = client
         self._mark = client.register_script(_MARK_DONE)
         self._start = client.register_script(_MARK_STARTED)
+        self._set_total = client.register_script(_SET_TOTAL)
 
     @classmethod
     def from_url(cls, url: str) -> JobStore:
@@ -123,8 +134,34 @@ class JobStore:
         return bool(self.r.exists(self.key(job_id)))
 
     def set_total(self, job_id: str, chunks: int) -> None:
-        """Record that all `chunks` are queued; the job is now running."""
-        self.r.hset(self.key(job_id), mapping={"total": chunks, "state": JobState.RUNNING.value})
+        """Record that all `chunks` are queued; the job is now running, unless cancelled meanwhile."""
+        states = [JobState.CANCELLED.value, JobState.RUNNING.value]
+        self._set_total(keys=[self.key(job_id)], args=[chunks, *states])
+
+    def restore(self, job_id: str, manifest: dict[str, Any], done: dict[int, tuple[int, int]]) -> None:
+        """Recreate a job's state from its manifest and the chunks whose parts exist.
+
+        `done` maps chunk index -> (documents, errors), read back from the part files, so
+        counts after a resume are those of the records really written.
+        """
+        key = self.key(job_id)
+        pipe = self.r.pipeline()
+        pipe.delete(key, key + ":done")
+        pipe.hset(
+            key,
+            mapping={
+                "manifest": json.dumps(manifest),
+                "state": JobState.QUEUING.value,
+                "docs": sum(d for d, _ in done.values()),
+                "errors": sum(e for _, e in done.values()),
+                "created": str(manifest.get("created", time.time())),
+                "updated": str(time.time()),
+            },
+        )
+        if done:
+            pipe.sadd(key + ":done", *done)
+        pipe.persist(key)
+        pipe.execute()
 
     def set_state(self, job_id: str, state: JobState) -> None:
         self.r.hset(self.key(job_id), mapping={"state": state.value, "updated": str(time.time())})
@@ -147,6 +184,11 @@ class JobStore:
             args=[index, docs, errors, str(time.time())],
         )
         return bool(added), int(done), int(total) if total not in ("", None) else None
+
+    def state(self, job_id: str) -> JobState | None:
+        """The job's state alone, or None if Redis does not know the job."""
+        value = self.r.hget(self.key(job_id), "state")
+        return JobState(str(value)) if value else None
 
     def count_done(self, job_id: str) -> int:
         return int(self.r.scard(self.key(job_id) + ":done"))

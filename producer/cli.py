@@ -370,3 +370,8 @@ from producer.cli_ops import OPS_COMMANDS  # noqa: E402
 
 for _ops_command in OPS_COMMANDS:
     main.add_command(_ops_command)
+
+from producer.cli_jobs import JOB_COMMANDS  # noqa: E402
+
+for _job_command in JOB_COMMANDS:
+    main.add_command(_job_command)

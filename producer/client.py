@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import redis
 
@@ -16,6 +18,31 @@ from nlpbatch.settings import Settings, redact_url
 from producer.job import JobSpec
 
 FINAL_STATES = (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
+# How long the producer keeps trying while Redis is unreachable (a restart, a failover).
+REDIS_PATIENCE = 300.0
+
+log = logging.getLogger("nlpbatch.producer")
+T = TypeVar("T")
+
+
+def patiently(settings: Settings, call: Callable[[], T], patience: float = REDIS_PATIENCE) -> T:
+    """`call()`, retried while Redis is unreachable, for up to `patience` seconds.
+
+    redis-py reconnects on the next command, so waiting out a Redis restart is enough for a
+    producer or a `wait` to carry on where it was.
+    """
+    deadline = time.monotonic() + patience
+    pause = 0.2
+    while True:
+        try:
+            return call()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if time.monotonic() > deadline:
+                where = redact_url(settings.broker_url)
+                raise BrokerError(f"lost Redis at {where} for {patience:.0f}s: {exc}") from None
+            log.warning("Redis unreachable (%s); retrying in %.1fs", exc, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 @dataclass
@@ -55,8 +82,10 @@ def submit_job(
         on_job_id(job_id)
     sent = 0
     for msg in job.messages(job_id):
-        while sent - store.count_done(job_id) >= max_in_flight:
+        while sent - patiently(settings, lambda: store.count_done(job_id)) >= max_in_flight:
             time.sleep(0.2)
+        if patiently(settings, lambda: store.state(job_id)) is JobState.CANCELLED:
+            break  # `nlpbatch cancel` came while the job was still being queued
         app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue)
         sent += 1
     store.set_total(job_id, sent)
@@ -84,7 +113,7 @@ def wait_job(
     store = connect(settings)
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        status = store.status(job_id)
+        status = patiently(settings, lambda: store.status(job_id))
         if status is None:
             raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
         if status.complete and status.state is JobState.RUNNING:

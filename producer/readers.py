@@ -198,27 +198,65 @@ def _read_txt(stream: IO[bytes], name: str, fields: FieldMap) -> Iterator[Doc]:
         yield {"id": where, "text": text}
 
 
-def _read_csv(stream: IO[bytes], name: str, fields: FieldMap, delimiter: str) -> Iterator[Doc]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", errors="strict", newline="")
-    reader = csv.DictReader(text, delimiter=delimiter)
-    number = 1  # the header line
-    while True:
+# A quoted cell may span lines; a row still open after this many lines is a broken quote.
+CSV_ROW_MAX_LINES = 100
+
+
+def _csv_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
+    """(line number, text), or None as text for a line that is not UTF-8."""
+    for number, raw in enumerate(stream, start=1):
         try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except (csv.Error, UnicodeDecodeError) as exc:
-            number = reader.line_num or number + 1
-            yield _error_doc(f"{name}:{number}", "MalformedInput", f"unreadable CSV row: {exc}")
-            if isinstance(exc, UnicodeDecodeError):
-                return  # the decoder cannot resynchronise; the rest of the file is not read
-            continue
-        number = reader.line_num
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield number, None
+
+
+def _read_csv(stream: IO[bytes], name: str, fields: FieldMap, delimiter: str) -> Iterator[Doc]:
+    """Rows as documents, named by their first line.
+
+    Each row is parsed on its own, so one bad line cannot swallow the rest of the file: a
+    row that does not parse (a quote never closed) becomes an error for its first line, and
+    the lines it took in are read again as rows of their own.
+    """
+    source = _csv_lines(stream)
+    pending: list[tuple[int, str | None]] = []  # lines given back, next one last
+    header: list[str] | None = None
+
+    def next_line() -> tuple[int, str | None] | None:
+        return pending.pop() if pending else next(source, None)
+
+    while (first := next_line()) is not None:
+        number, text = first
         where = f"{name}:{number}"
-        if None in row:  # more cells than header columns
-            yield _error_doc(where, "MalformedInput", "more cells than header columns")
+        if text is None:
+            yield _error_doc(where, "MalformedInput", "invalid UTF-8")
             continue
-        yield _doc_from_row(row, where, fields)
+        taken = [text]
+        rows: list[list[str]] | None = None
+        problem = ""
+        while rows is None:
+            try:
+                rows = list(csv.reader(io.StringIO("".join(taken)), delimiter=delimiter, strict=True))
+            except csv.Error as exc:
+                problem = str(exc)
+                following = next_line() if "unexpected end" in problem else None
+                if following is None or following[1] is None or len(taken) >= CSV_ROW_MAX_LINES:
+                    if following is not None:
+                        pending.append(following)
+                    break
+                taken.append(following[1])
+        if rows is None:
+            yield _error_doc(where, "MalformedInput", f"unreadable CSV row: {problem}")
+            pending.extend((number + i, line) for i, line in reversed(list(enumerate(taken))[1:]))
+            continue
+        for row in rows:
+            if header is None:
+                header = row
+            elif len(row) > len(header):
+                yield _error_doc(where, "MalformedInput", "more cells than header columns")
+            elif row:
+                cells = dict(zip(header, row, strict=False))
+                yield _doc_from_row({h: cells.get(h) for h in header}, where, fields)
 
 
 def _read_parquet(path: str, name: str, fields: FieldMap) -> Iterator[Doc]:

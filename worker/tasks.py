@@ -3,23 +3,70 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
-from celery import Celery
+from celery import Celery, Task
+from celery.utils.time import get_exponential_backoff_interval
 
 from nlpbatch.broker import PROCESS_CHUNK
-from nlpbatch.errors import BrokerError, MessageError, TransientError
+from nlpbatch.errors import BrokerError, MessageError, OutputError, PermanentError, TransientError, error_info
 from nlpbatch.jobs import finalize
 from nlpbatch.jobstore import JobState, JobStore
-from nlpbatch.results import is_redis_output, save_chunk, ttl_of
-from nlpbatch.schema import ChunkMessage
+from nlpbatch.results import is_redis_output, parse_redis_output, save_chunk, ttl_of
+from nlpbatch.schema import ChunkMessage, Record, error_record
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import dumps, write_part
+from nlpbatch.sinks import dumps, output_format, write_part
 from worker import engine, metrics
 
 log = logging.getLogger("nlpbatch.worker")
+
+MAX_RETRIES = 8
+# Test hook, for the failure tests only: seconds each chunk waits before it is processed,
+# so that a test can kill or stop a worker while it holds a chunk. Unset in production.
+SLOW_CHUNK_ENV = "NLPBATCH_TEST_CHUNK_DELAY"
+
+
+def retry_delay(retries: int, *, factor: float = 2, maximum: float = 300) -> int:
+    """Seconds before retry number `retries` + 1: exponential, capped, with full jitter."""
+    return int(get_exponential_backoff_interval(factor, retries, maximum, full_jitter=True))
+
+
+def check_message(msg: ChunkMessage) -> None:
+    """MessageError unless the output is `redis://` or an absolute path with a known extension.
+
+    The producer checks the output before queuing; this stops a forged or corrupted message
+    from making the worker write anywhere else.
+    """
+    if is_redis_output(msg.output):
+        try:
+            parse_redis_output(msg.output)
+        except OutputError as exc:
+            raise MessageError(str(exc)) from None
+        return
+    out = Path(msg.output)
+    if not msg.output or not out.is_absolute():
+        raise MessageError(f"chunk output must be an absolute path, got {msg.output!r}")
+    try:
+        output_format(out)
+    except OutputError as exc:
+        raise MessageError(str(exc)) from None
+
+
+def run_records(msg: ChunkMessage) -> list[Record]:
+    """The chunk's records; a permanent failure of the whole chunk becomes one error per document.
+
+    An unknown task, model or parameter in a message would fail the same way on every retry,
+    so it is recorded rather than retried: the job still ends, and its errors say why.
+    """
+    try:
+        return engine.run_chunk(msg)
+    except PermanentError as exc:
+        log.error("job %s chunk %d failed for good: %s", msg.job_id, msg.index, exc)
+        return [error_record(doc.get("id"), error_info(exc)) for doc in msg.docs]
 
 
 def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
@@ -31,19 +78,25 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
     """
     try:
         msg = ChunkMessage.decode(message)
+        check_message(msg)
     except MessageError as exc:
-        log.error("dropping undecodable chunk message: %s", exc)
+        log.error("dropping chunk message: %s", exc)
         return {"dropped": str(exc)}
     try:
         status = store.status(msg.job_id)
     except redis.RedisError as exc:
         raise BrokerError(f"job store unreachable: {exc}") from exc
-    if status is not None and status.state is JobState.CANCELLED:
-        return {"job_id": msg.job_id, "index": msg.index, "skipped": "cancelled"}
+    if status is not None and status.state in (JobState.CANCELLED, JobState.DONE):
+        # A cancelled job stops here; a finished one already holds this chunk's records.
+        return {"job_id": msg.job_id, "index": msg.index, "skipped": status.state.value}
+    log.info("job %s chunk %d: %d documents", msg.job_id, msg.index, len(msg.docs))
+    delay = float(os.environ.get(SLOW_CHUNK_ENV, "0") or 0)
+    if delay:
+        time.sleep(delay)
     started = time.perf_counter()
     if status is not None and status.started is None:
         store.mark_started(msg.job_id)
-    records = engine.run_chunk(msg)
+    records = run_records(msg)
     if is_redis_output(msg.output):
         try:
             save_chunk(store.r, msg.job_id, msg.index, [dumps(r) for r in records], ttl_of(msg.output))
@@ -62,6 +115,18 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
     return {"job_id": msg.job_id, "index": msg.index, "docs": len(records), "errors": errors}
 
 
+def _give_up(store: JobStore, message: Any, exc: BaseException) -> None:
+    """Mark the job failed once a chunk has used all its retries, so `wait` ends."""
+    job_id = message.get("job_id") if isinstance(message, dict) else None
+    if not isinstance(job_id, str):
+        return
+    log.error("job %s: a chunk failed after %d retries: %s", job_id, MAX_RETRIES, exc)
+    try:
+        store.set_state(job_id, JobState.FAILED)
+    except redis.RedisError:
+        pass  # Redis is gone too; the chunk's missing part is the record, for `resume`
+
+
 def register(app: Celery, settings: Settings) -> None:
     """Register nlpbatch's tasks on `app`, under explicit names."""
     store: JobStore | None = None
@@ -73,14 +138,18 @@ def register(app: Celery, settings: Settings) -> None:
         return store
 
     @app.task(
+        bind=True,
         name=PROCESS_CHUNK,
-        autoretry_for=(TransientError,),
-        retry_backoff=2,
-        retry_backoff_max=300,
-        retry_jitter=True,
-        max_retries=8,
+        max_retries=MAX_RETRIES,
         acks_late=True,
         reject_on_worker_lost=True,
     )
-    def process_chunk(message: dict[str, Any]) -> dict[str, Any]:
-        return handle_chunk(message, get_store())
+    def process_chunk(self: Task, message: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return handle_chunk(message, get_store())
+        except TransientError as exc:
+            retries = self.request.retries
+            if retries >= MAX_RETRIES:
+                _give_up(get_store(), message, exc)
+                raise
+            raise self.retry(exc=exc, countdown=retry_delay(retries)) from exc

@@ -1,0 +1,98 @@
+"""Resume and cancel distributed jobs, from Redis state or, when Redis lost it, from files.
+
+A job's manifest (in `NLPBATCH_HOME/jobs/`) and its part files are the record of what was
+asked and what is done; Redis only tracks progress. Chunking is deterministic, so reading
+the inputs again yields the same chunks, and only those without a part file are queued.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nlpbatch.broker import PROCESS_CHUNK, make_celery
+from nlpbatch.errors import InputError
+from nlpbatch.jobs import finalize, load_manifest
+from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.settings import Settings, redact_url
+from nlpbatch.sinks import done_parts, part_path, parts_dir, read_records
+from producer.client import connect, patiently
+from producer.job import JobSpec
+
+CANCELLED_NOTE = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """What `resume` did: chunks queued again, out of the job's total."""
+
+    job_id: str
+    chunks: int
+    queued: int
+    rebuilt: bool
+    already_complete: bool = False
+
+
+def part_counts(output: str, indexes: set[int]) -> dict[int, tuple[int, int]]:
+    """(documents, errors) of each written part."""
+    counts = {}
+    for index in indexes:
+        records = list(read_records(part_path(output, index)))
+        counts[index] = (len(records), sum(1 for r in records if "error" in r))
+    return counts
+
+
+def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = 64) -> Resumption:
+    """Queue again the chunks of `job_id` whose results are missing.
+
+    Works whether Redis still knows the job or lost everything: the job's state is rebuilt
+    from the manifest and the part files. Chunks still queued from before may run twice;
+    their results are idempotent, so the output holds each document once.
+    """
+    manifest = load_manifest(settings, job_id)
+    job = JobSpec.from_manifest(manifest)
+    store = connect(settings)
+    status = store.status(job_id)
+    output = manifest["output"]
+    if status is not None and status.state is JobState.DONE:
+        return Resumption(job_id, status.chunks_total or 0, 0, False, already_complete=True)
+    written = done_parts(output)
+    if status is None and not written and Path(output).is_file() and not parts_dir(output).is_dir():
+        # Merged and cleaned up, then Redis forgot the job: nothing is missing.
+        return Resumption(job_id, 0, 0, True, already_complete=True)
+    store.restore(job_id, manifest, part_counts(output, written))
+    (parts_dir(output) / CANCELLED_NOTE).unlink(missing_ok=True)
+    app = make_celery(settings)
+    sent = total = 0
+    for msg in job.messages(job_id):
+        total += 1
+        if msg.index in written:
+            continue
+        while sent - (patiently(settings, lambda: store.count_done(job_id)) - len(written)) >= max_in_flight:
+            time.sleep(0.2)
+        app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue)
+        sent += 1
+    store.set_total(job_id, total)
+    finalize(store, job_id)
+    return Resumption(job_id, total, sent, status is None)
+
+
+def cancel_job(settings: Settings, job_id: str) -> JobState:
+    """Stop a job: chunks not yet started are skipped, and no output is written.
+
+    Returns the state the job had. The finished chunks stay in `<output>.parts/`, beside a
+    CANCELLED note, and `nlpbatch resume` can carry the job on later.
+    """
+    store: JobStore = connect(settings)
+    status = store.status(job_id)
+    if status is None:
+        raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
+    if status.state in (JobState.DONE, JobState.CANCELLED, JobState.FAILED):
+        return status.state
+    store.set_state(job_id, JobState.CANCELLED)
+    folder = parts_dir(status.manifest["output"])
+    folder.mkdir(parents=True, exist_ok=True)
+    note = f"job {job_id} was cancelled at {time.strftime('%Y-%m-%d %H:%M:%S')}; the output is incomplete\n"
+    (folder / CANCELLED_NOTE).write_text(note, encoding="utf-8")
+    return status.state
