@@ -102,15 +102,19 @@ def redis_server_binary() -> str:
 class RedisServer:
     """A private redis-server on a free port, for one test session."""
 
-    def __init__(self, folder: Path, *, appendonly: bool = False, port: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, *, appendonly: bool = False, port: int | None = None, password: str | None = None
+    ) -> None:
         self.folder = folder
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.password = password
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -129,6 +133,8 @@ class RedisServer:
             "--daemonize",
             "no",
         ]
+        if self.password:
+            args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 20

@@ -1,0 +1,68 @@
+"""Helpers for the failure tests: environments, corpora, CLI calls and output checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from nlpbatch.sinks import parts_dir, read_records
+from tests.helpers import nlpbatch_cmd
+
+# worker/tasks.py SLOW_CHUNK_ENV: a test hook that makes every chunk take this long.
+DELAY = "NLPBATCH_TEST_CHUNK_DELAY"
+
+
+def job_env(broker_url: str, home: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "NLPBATCH_BROKER_URL": broker_url,
+        "NLPBATCH_HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*nlpbatch_cmd(), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def make_corpus(path: Path, n: int) -> list[str]:
+    """A JSONL corpus of `n` short reviews; returns their ids in order."""
+    words = ["great movie", "bad battery", "it is ok", "i love it", "boring film", "fast and cheap"]
+    ids = [f"doc{i:05d}" for i in range(n)]
+    rows = [{"id": d, "text": f"{words[i % len(words)]} {i}"} for i, d in enumerate(ids)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return ids
+
+
+def submit(env: dict[str, str], corpus: Path, model: Path, output: Path, *extra: str) -> str:
+    """Submit a sentiment job and return its id."""
+    args = ["submit", str(corpus), "-t", "sentiment", "-m", str(model), "-o", str(output), *extra]
+    result = cli(env, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[0]
+
+
+def assert_one_record_each(output: Path, ids: list[str]) -> list[dict]:
+    """The output holds exactly one record per input document, in input order, none an error."""
+    records = list(read_records(output))
+    assert [r["id"] for r in records] == ids
+    assert not [r for r in records if "error" in r]
+    return records
+
+
+def parts_written(output: Path) -> int:
+    return len(list(parts_dir(output).glob("chunk-*.jsonl")))
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met after {timeout}s")
+        time.sleep(0.1)

@@ -1,0 +1,175 @@
+"""Killed workers, stopped workers, restarted Redis, cancel and resume: nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.helpers import RedisServer, nlpbatch_cmd, start_worker, stop_process, wait_for_log
+from tests.integration.jobs import (
+    DELAY,
+    assert_one_record_each,
+    cli,
+    job_env,
+    make_corpus,
+    parts_written,
+    submit,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> RedisServer:
+    """A private Redis for one test, which the test may stop and restart on the same port."""
+    srv = RedisServer(tmp_path / "redis").start()
+    yield srv
+    srv.stop()
+
+
+def test_a_worker_killed_mid_chunk_loses_no_document_and_doubles_none(
+    server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    env = job_env(server.url, session_home, NLPBATCH_VISIBILITY_TIMEOUT="4")
+    ids = make_corpus(tmp_path / "corpus.jsonl", 30)
+    out = tmp_path / "out.jsonl"
+    logs = [tmp_path / "killed.log", tmp_path / "survivor.log"]
+    killed = start_worker({**env, DELAY: "120"}, logs[0])
+    survivor = None
+    try:
+        wait_for_log(logs[0], "ready.")
+        job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
+        wait_for_log(logs[0], "received")
+        stop_process(killed, signal.SIGKILL)  # the whole process group, mid-chunk
+        survivor = start_worker(env, logs[1])
+        waited = cli(env, "wait", job, "--timeout", "90")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert_one_record_each(out, ids)
+        # The killed worker finished nothing; chunk 0, which it held, was redelivered to the survivor.
+        assert "succeeded" not in logs[0].read_text()
+        assert "'index': 0, 'docs': 10" in logs[1].read_text()
+    finally:
+        stop_process(killed, signal.SIGKILL)
+        if survivor:
+            stop_process(survivor)
+
+
+def test_sigterm_lets_a_worker_finish_its_chunk_before_it_exits(
+    server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    env = job_env(server.url, session_home)
+    ids = make_corpus(tmp_path / "corpus.jsonl", 10)
+    out = tmp_path / "out.jsonl"
+    log = tmp_path / "worker.log"
+    worker = start_worker({**env, DELAY: "3"}, log)
+    try:
+        wait_for_log(log, "ready.")
+        job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
+        wait_for_log(log, "received")
+        os.kill(worker.pid, signal.SIGTERM)  # what systemd or Kubernetes sends first
+        assert worker.wait(60) == 0
+    finally:
+        stop_process(worker, signal.SIGKILL)
+    waited = cli(env, "wait", job, "--timeout", "5")
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert_one_record_each(out, ids)
+
+
+def test_resume_after_redis_lost_all_state_queues_only_the_missing_chunks(
+    server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    env = job_env(server.url, session_home)
+    ids = make_corpus(tmp_path / "corpus.jsonl", 60)
+    out = tmp_path / "out.jsonl"
+    log = tmp_path / "worker.log"
+    worker = start_worker({**env, DELAY: "0.5"}, log)
+    try:
+        wait_for_log(log, "ready.")
+        job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
+        wait_until(lambda: parts_written(out) >= 2, what="two chunks written")
+        server.stop(signal.SIGKILL)  # no persistence: the queue and the job's state are gone
+        server.start()
+        assert not redis.Redis.from_url(server.url).exists(f"nlpbatch:job:{job}")
+        resumed = cli(env, "resume", job)
+        assert resumed.returncode == 0, resumed.stderr
+        assert "rebuilt from its manifest and parts" in resumed.stdout
+        queued = int(resumed.stdout.split("queued ")[1].split()[0])
+        assert 0 < queued <= 4, resumed.stdout
+        # The same worker, reconnected by itself, does the rest.
+        waited = cli(env, "wait", job, "--timeout", "90")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert "60 documents" in waited.stdout
+        assert_one_record_each(out, ids)
+    finally:
+        stop_process(worker)
+
+
+def test_a_job_survives_a_restart_of_redis_with_aof_and_the_waiting_producer_reconnects(
+    session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path / "redis", appendonly=True).start()
+    env = job_env(server.url, session_home, NLPBATCH_VISIBILITY_TIMEOUT="5")
+    ids = make_corpus(tmp_path / "corpus.jsonl", 60)
+    out = tmp_path / "out.jsonl"
+    log = tmp_path / "worker.log"
+    worker = start_worker({**env, DELAY: "0.5"}, log)
+    waiter = None
+    try:
+        wait_for_log(log, "ready.")
+        job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
+        waiter = subprocess.Popen(
+            [*nlpbatch_cmd(), "wait", job, "--timeout", "120"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_until(lambda: parts_written(out) >= 2, what="two chunks written")
+        server.stop()
+        server.start()
+        stdout, _ = waiter.communicate(timeout=150)
+        assert waiter.returncode == 0, stdout
+        assert "done, 6/6 chunks, 60 documents, 0 errors" in stdout
+        assert_one_record_each(out, ids)
+    finally:
+        if waiter and waiter.poll() is None:
+            waiter.kill()
+        stop_process(worker)
+        server.stop()
+
+
+def test_cancel_stops_the_remaining_chunks_and_writes_no_output_until_resumed(
+    server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    env = job_env(server.url, session_home)
+    ids = make_corpus(tmp_path / "corpus.jsonl", 30)
+    out = tmp_path / "out.jsonl"
+    log = tmp_path / "worker.log"
+    worker = start_worker({**env, DELAY: "1"}, log)
+    try:
+        wait_for_log(log, "ready.")
+        job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "5")
+        wait_until(lambda: parts_written(out) >= 1, what="a chunk written")
+        cancelled = cli(env, "cancel", job)
+        assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout, cancelled.stderr
+        waited = cli(env, "wait", job, "--timeout", "10")
+        assert waited.returncode == 1 and "cancelled" in waited.stdout
+        r = redis.Redis.from_url(server.url)
+        wait_until(lambda: r.llen("nlpbatch") == 0 and not r.hlen("unacked"), what="queue drained")
+        assert parts_written(out) < 6
+        assert not out.exists()
+        assert "incomplete" in (Path(f"{out}.parts") / "CANCELLED").read_text()
+
+        resumed = cli(env, "resume", job)
+        assert resumed.returncode == 0, resumed.stderr
+        waited = cli(env, "wait", job, "--timeout", "60")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert_one_record_each(out, ids)
+    finally:
+        stop_process(worker)
