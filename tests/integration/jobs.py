@@ -27,8 +27,12 @@ def job_env(broker_url: str, home: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*nlpbatch_cmd(), *args], env=env, capture_output=True, text=True, timeout=timeout)
+def cli(
+    env: dict[str, str], *args: str, timeout: float = 180, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*nlpbatch_cmd(), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd
+    )
 
 
 def make_corpus(path: Path, n: int) -> list[str]:
