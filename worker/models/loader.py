@@ -94,8 +94,8 @@ def load_model(
             folder = source.path
         else:
             raise ModelLoadError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True)
-        config = AutoConfig.from_pretrained(str(folder))
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True, trust_remote_code=False)
+        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
     except ModelLoadError:
         raise
     except Exception as exc:

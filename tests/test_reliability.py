@@ -1,0 +1,125 @@
+"""Reliability without a worker: retries, timeouts, TLS, remote code, CSV recovery, backpressure."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import ssl
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from nlpbatch.broker import make_celery
+from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.settings import Settings
+from nlpbatch.tasks import get_task
+from producer.readers import FieldMap, _read_csv
+from tests.helpers import nlpbatch_cmd
+from tests.integration.jobs import make_corpus, wait_until
+from worker.tasks import retry_delay
+
+
+def test_retry_delays_grow_exponentially_with_full_jitter_and_a_cap() -> None:
+    samples = {n: [retry_delay(n) for _ in range(300)] for n in range(12)}
+    for n, delays in samples.items():
+        assert all(0 <= d <= min(2 * 2**n, 300) for d in delays)
+    assert statistics.mean(samples[6]) > 4 * statistics.mean(samples[2])
+    assert len(set(samples[6])) > 10  # jitter: workers retrying together do not stampede
+    assert max(samples[11]) <= 300
+
+
+def test_kombu_reads_the_visibility_timeout_and_checks_for_expired_chunks_often(redis_url: str) -> None:
+    app = make_celery(Settings(broker_url=redis_url, visibility_timeout=77))
+    assert app.conf.result_backend_transport_options["visibility_timeout"] == 77
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        assert channel.visibility_timeout == 77
+        assert channel.unacked_restore_throttle == 1
+        assert conn.transport_options["unacked_restore_interval"] == 7
+
+
+def test_a_rediss_url_verifies_the_server_certificate_by_default() -> None:
+    url = "rediss://:pw@redis.example:6380/0"
+    app = make_celery(Settings(broker_url=url))
+    assert app.conf.broker_use_ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert app.conf.accept_content == ["json"]
+    pool = JobStore.from_url(url).r.connection_pool
+    assert pool.connection_class is redis.SSLConnection
+    assert pool.connection_kwargs["password"] == "pw"
+
+
+def test_a_cancel_during_queuing_is_not_undone_when_the_last_chunk_is_queued(broker_url: str) -> None:
+    store = JobStore.from_url(broker_url)
+    store.create("j1", {"output": "/tmp/x.jsonl"})
+    store.set_state("j1", JobState.CANCELLED)
+    store.set_total("j1", 3)
+    status = store.status("j1")
+    assert status is not None and status.state is JobState.CANCELLED and status.chunks_total == 3
+
+
+def test_remote_code_in_a_model_folder_is_never_run(tiny_bert: Path, tmp_path: Path) -> None:
+    from worker.models.loader import load_model
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)
+    marker = tmp_path / "remote-code-ran"
+    (model / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    for name, auto_map in (
+        ("config.json", {"AutoConfig": "evil.C", "AutoModelForSequenceClassification": "evil.M"}),
+        ("tokenizer_config.json", {"AutoTokenizer": ["evil.T", "evil.T"]}),
+    ):
+        data = json.loads((model / name).read_text())
+        data["auto_map"] = auto_map
+        (model / name).write_text(json.dumps(data))
+    try:
+        load_model(
+            get_task("sentiment"),
+            str(model),
+            precision="fp32",
+            cache=tmp_path / "c",
+            threads=1,
+            backend="torch",
+        )
+    except Exception:
+        pass  # refusing to load is fine too; running the code is not
+    assert not marker.exists()
+
+
+def test_a_broken_csv_quote_costs_one_line_and_quoted_newlines_still_work() -> None:
+    data = b'id,text\n1,"spans\ntwo lines"\n2,"never closed\n3,after\n4,last\n'
+    docs = list(_read_csv(io.BytesIO(data), "f.csv", FieldMap(), ","))
+    assert [d["id"] for d in docs] == ["1", "f.csv:4", "3", "4"]
+    assert docs[0]["text"] == "spans\ntwo lines"
+    assert "unreadable CSV row" in docs[1]["error"]["message"]
+
+
+def test_submit_keeps_at_most_max_in_flight_chunks_in_redis(
+    broker_url: str, session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    make_corpus(tmp_path / "corpus.jsonl", 50)
+    queue = "nobody-listens"
+    env = {
+        **os.environ,
+        "NLPBATCH_BROKER_URL": broker_url,
+        "NLPBATCH_QUEUE": queue,
+        "NLPBATCH_HOME": str(session_home),
+    }
+    args = ["submit", str(tmp_path / "corpus.jsonl"), "-t", "sentiment", "-m", str(tiny_bert)]
+    args += ["-o", str(tmp_path / "out.jsonl"), "--chunk-size", "5", "--max-in-flight", "2"]
+    proc = subprocess.Popen([*nlpbatch_cmd(), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        r = redis.Redis.from_url(broker_url)
+        wait_until(lambda: r.llen(queue) >= 2, 60, "two chunks queued")
+        for _ in range(10):  # no worker: the producer must stay blocked at the bound
+            assert r.llen(queue) == 2
+            assert proc.poll() is None
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
