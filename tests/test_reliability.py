@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from nlpbatch.broker import make_celery
@@ -123,3 +124,40 @@ def test_submit_keeps_at_most_max_in_flight_chunks_in_redis(
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+
+def chunk(output: str, model: str) -> dict:
+    docs = [{"id": "a", "text": "good"}, {"id": "b", "text": "bad"}]
+    return {
+        "job_id": "j2",
+        "index": 0,
+        "task": "sentiment",
+        "model": model,
+        "docs": docs,
+        "output": output,
+        "version": 1,
+    }
+
+
+@pytest.mark.parametrize("output", ["relative.jsonl", "/tmp/nlpbatch-test/evil.sh", ""])
+def test_a_worker_refuses_a_message_whose_output_path_is_unsafe(
+    broker_url: str, tiny_bert: Path, output: str
+) -> None:
+    from worker.tasks import handle_chunk
+
+    result = handle_chunk(chunk(output, str(tiny_bert)), JobStore.from_url(broker_url))
+    assert "dropped" in result
+    assert not Path("relative.jsonl.parts").exists() and not Path("/tmp/nlpbatch-test/evil.sh.parts").exists()
+
+
+def test_a_message_naming_a_model_that_does_not_exist_gets_error_records(
+    broker_url: str, tmp_path: Path
+) -> None:
+    from nlpbatch.sinks import part_path, read_records
+    from worker.tasks import handle_chunk
+
+    out = str(tmp_path / "out.jsonl")
+    result = handle_chunk(chunk(out, str(tmp_path / "no-such-model")), JobStore.from_url(broker_url))
+    assert result["errors"] == 2
+    records = list(read_records(part_path(out, 0)))
+    assert [r["error"]["type"] for r in records] == ["UnknownModel", "UnknownModel"]

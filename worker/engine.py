@@ -44,7 +44,8 @@ class EngineOptions:
 
 _options: EngineOptions | None = None
 _models: dict[tuple[str, str, str], LoadedModel] = {}
-_lock = threading.Lock()
+# Reentrant: get_model holds it while options() may configure on first use.
+_lock = threading.RLock()
 stats = BatchStats()
 
 
