@@ -7,16 +7,18 @@ the inputs again yields the same chunks, and only those without a part file are 
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from nlpbatch import results, storage
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.errors import InputError
 from nlpbatch.jobs import finalize, load_manifest
 from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.settings import Settings, redact_url
-from nlpbatch.sinks import done_parts, part_path, parts_dir, read_records
+from nlpbatch.sinks import done_parts, part_location, parts_location, read_records
 from producer.client import connect, patiently
 from producer.job import JobSpec
 
@@ -34,11 +36,16 @@ class Resumption:
     already_complete: bool = False
 
 
-def part_counts(output: str, indexes: set[int]) -> dict[int, tuple[int, int]]:
-    """(documents, errors) of each written part."""
+def written_chunks(store: JobStore, job_id: str, output: str) -> dict[int, tuple[int, int]]:
+    """(documents, errors) of each chunk whose results are written: part files, or Redis results."""
     counts = {}
-    for index in indexes:
-        records = list(read_records(part_path(output, index)))
+    if results.is_redis_output(output):
+        for field, text in store.r.hgetall(results.key(job_id)).items():
+            lines = [json.loads(line) for line in str(text).splitlines() if line.strip()]
+            counts[int(field)] = (len(lines), sum(1 for r in lines if "error" in r))
+        return counts
+    for index in done_parts(output):
+        records = list(read_records(part_location(output, index)))
         counts[index] = (len(records), sum(1 for r in records if "error" in r))
     return counts
 
@@ -57,12 +64,13 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = 64) -> R
     output = manifest["output"]
     if status is not None and status.state is JobState.DONE:
         return Resumption(job_id, status.chunks_total or 0, 0, False, already_complete=True)
-    written = done_parts(output)
-    if status is None and not written and Path(output).is_file() and not parts_dir(output).is_dir():
+    counts = written_chunks(store, job_id, output)
+    written = set(counts)
+    if status is None and not written and _merged(output):
         # Merged and cleaned up, then Redis forgot the job: nothing is missing.
         return Resumption(job_id, 0, 0, True, already_complete=True)
-    store.restore(job_id, manifest, part_counts(output, written))
-    (parts_dir(output) / CANCELLED_NOTE).unlink(missing_ok=True)
+    store.restore(job_id, manifest, counts)
+    _note_cancelled(output, None)
     app = make_celery(settings)
     sent = total = 0
     for msg in job.messages(job_id):
@@ -91,8 +99,25 @@ def cancel_job(settings: Settings, job_id: str) -> JobState:
     if status.state in (JobState.DONE, JobState.CANCELLED, JobState.FAILED):
         return status.state
     store.set_state(job_id, JobState.CANCELLED)
-    folder = parts_dir(status.manifest["output"])
-    folder.mkdir(parents=True, exist_ok=True)
     note = f"job {job_id} was cancelled at {time.strftime('%Y-%m-%d %H:%M:%S')}; the output is incomplete\n"
-    (folder / CANCELLED_NOTE).write_text(note, encoding="utf-8")
+    _note_cancelled(status.manifest["output"], note)
     return status.state
+
+
+def _merged(output: str) -> bool:
+    """True when the output exists and its parts are gone: the job was merged."""
+    if results.is_redis_output(output):
+        return False
+    return storage.is_file(output) and not storage.is_dir(parts_location(output))
+
+
+def _note_cancelled(output: str, note: str | None) -> None:
+    """Write (or, with None, remove) the CANCELLED note beside a file output's parts."""
+    if results.is_redis_output(output) or storage.is_url(output):
+        return  # object stores: the job's state in Redis is the only mark
+    path = Path(parts_location(output)) / CANCELLED_NOTE
+    if note is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(note, encoding="utf-8")

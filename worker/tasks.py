@@ -12,6 +12,7 @@ import redis
 from celery import Celery, Task
 from celery.utils.time import get_exponential_backoff_interval
 
+from nlpbatch import storage
 from nlpbatch.broker import PROCESS_CHUNK
 from nlpbatch.errors import BrokerError, MessageError, OutputError, PermanentError, TransientError, error_info
 from nlpbatch.jobs import finalize
@@ -36,7 +37,7 @@ def retry_delay(retries: int, *, factor: float = 2, maximum: float = 300) -> int
 
 
 def check_message(msg: ChunkMessage) -> None:
-    """MessageError unless the output is `redis://` or an absolute path with a known extension.
+    """MessageError unless the output is `redis://`, or an absolute path or URL with a known extension.
 
     The producer checks the output before queuing; this stops a forged or corrupted message
     from making the worker write anywhere else.
@@ -48,8 +49,8 @@ def check_message(msg: ChunkMessage) -> None:
             raise MessageError(str(exc)) from None
         return
     out = Path(msg.output)
-    if not msg.output or not out.is_absolute():
-        raise MessageError(f"chunk output must be an absolute path, got {msg.output!r}")
+    if not msg.output or not (storage.is_url(msg.output) or out.is_absolute()):
+        raise MessageError(f"chunk output must be an absolute path or a URL, got {msg.output!r}")
     try:
         output_format(out)
     except OutputError as exc:
@@ -66,6 +67,7 @@ def run_records(msg: ChunkMessage) -> list[Record]:
         return engine.run_chunk(msg)
     except PermanentError as exc:
         log.error("job %s chunk %d failed for good: %s", msg.job_id, msg.index, exc)
+        metrics.count_error(exc, "chunk")
         return [error_record(doc.get("id"), error_info(exc)) for doc in msg.docs]
 
 
@@ -81,6 +83,7 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
         check_message(msg)
     except MessageError as exc:
         log.error("dropping chunk message: %s", exc)
+        metrics.count_error(exc, "chunk")
         return {"dropped": str(exc)}
     try:
         status = store.status(msg.job_id)

@@ -112,7 +112,9 @@ def test_a_worker_serves_metrics_of_its_children_and_status_shows_the_rate(
         assert events.types.count("task-succeeded") == 5 and "task-sent" in events.types
 
         # A chunk whose model cannot be found is counted by the error's type.
-        chunk = ChunkMessage("j-bad", 0, "sentiment", str(tmp_path / "no-model"), [{"id": 1, "text": "x"}])
+        docs = [{"id": 1, "text": "x"}]
+        bad = str(tmp_path / "bad.jsonl")
+        chunk = ChunkMessage("j-bad", 0, "sentiment", str(tmp_path / "no-model"), docs, output=bad)
         make_celery(Settings.from_env(cmd_env)).send_task(PROCESS_CHUNK, args=[chunk.to_dict()])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
