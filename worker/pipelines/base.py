@@ -1,8 +1,9 @@
 """The shape of every task: encode -> forward (batched by length) -> postprocess.
 
 A chunk's documents are tokenized in one call to the fast tokenizer, into one or more
-features each (a long document may be windowed). Features are sorted by length and packed
-into batches under a token budget, so little compute is spent on padding. Outputs are
+features each (a long document may be windowed), and never again. Features are sorted by
+length within windows of about ten batches and packed into batches under a token budget, so
+only a few percent of the compute goes to padding. Outputs are
 scattered back, and every document gets exactly one record, in input order.
 
 A batch that fails inside the model is split in halves until the failing features are
@@ -55,24 +56,60 @@ class BatchStats:
         return 1 - self.tokens / self.padded_tokens if self.padded_tokens else 0.0
 
 
-def plan_batches(lengths: Sequence[int], *, batch_size: int, max_tokens: int) -> list[list[int]]:
-    """Group feature indexes into batches: sorted by length, each under both limits.
+#: Sort features by length within windows of this many batches: enough for a few percent
+#: of padding on mixed-length text, while records still stream out in order.
+WINDOW_BATCHES = 10
+#: A batch closes early when its padding would pass this share ...
+MAX_PADDING = 0.03
+#: ... unless it is still smaller than this many padded tokens, where a bigger model call
+#: is worth more than the padding it costs.
+MIN_BATCH_TOKENS = 512
 
-    The padded cost of a batch is its size times its longest feature. A single feature longer
-    than `max_tokens` still gets a batch of its own.
+
+def plan_batches(
+    lengths: Sequence[int],
+    *,
+    batch_size: int,
+    max_tokens: int,
+    window: int | None = None,
+    max_padding: float = MAX_PADDING,
+    min_tokens: int = MIN_BATCH_TOKENS,
+) -> list[list[int]]:
+    """Group feature indexes into batches: sorted by length within each window, under the limits.
+
+    Features are sorted within consecutive windows of `window` features (default: all of
+    them). The padded cost of a batch is its size times its longest feature; a batch holds at
+    most `batch_size` features and `max_tokens` padded tokens, and closes early when more
+    than `max_padding` of it would be padding. A single feature longer than `max_tokens`
+    still gets a batch of its own.
     """
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    size = window if window and window > 0 else max(1, len(lengths))
     batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        # Sorted ascending, so feature i is the longest of the batch it would join.
-        if current and (len(current) >= batch_size or (len(current) + 1) * lengths[i] > max_tokens):
+    for start in range(0, len(lengths), size):
+        order = sorted(range(start, min(start + size, len(lengths))), key=lambda i: lengths[i])
+        current: list[int] = []
+        real = 0
+        for i in order:
+            # Sorted ascending, so feature i is the longest of the batch it would join.
+            padded = (len(current) + 1) * lengths[i]
+            too_padded = padded > min_tokens and 1 - (real + lengths[i]) / padded > max_padding
+            if current and (len(current) >= batch_size or padded > max_tokens or too_padded):
+                batches.append(current)
+                current, real = [], 0
+            current.append(i)
+            real += lengths[i]
+        if current:
             batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
     return batches
+
+
+@dataclass
+class Encoded:
+    """A chunk after tokenization: records already decided (errors) and each document's features."""
+
+    records: list[Record | None]
+    ready: list[int]
+    per_doc: list[list[Feature]]
 
 
 class Pipeline:
@@ -161,6 +198,10 @@ class Pipeline:
 
     def __call__(self, docs: list[Doc]) -> list[Record]:
         """One record per document, in the order given."""
+        return self.run_encoded(docs, self.encode_chunk(docs))
+
+    def encode_chunk(self, docs: list[Doc]) -> Encoded:
+        """Check and tokenize a chunk, once; the result can be run by several pipelines."""
         records: list[Record | None] = [None] * len(docs)
         ready: list[int] = []
         for i, doc in enumerate(docs):
@@ -173,8 +214,17 @@ class Pipeline:
                 records[i] = error_record(doc.get("id"), error_info(exc))
                 continue
             ready.append(i)
-
         per_doc = self._encode_safely([docs[i] for i in ready], records, ready)
+        return Encoded(records, ready, per_doc)
+
+    def sort_window(self) -> int:
+        """How many features are sorted by length together."""
+        return int(self.params.get("sort_window") or WINDOW_BATCHES * self.params["batch_size"])
+
+    def run_encoded(self, docs: list[Doc], encoded: Encoded) -> list[Record]:
+        """Run the model over an encoded chunk and post-process: one record per document."""
+        records = list(encoded.records)
+        ready, per_doc = encoded.ready, encoded.per_doc
         features = [f for group in per_doc for f in group]
         outputs: dict[int, Outputs] = {}
         failed: dict[int, BaseException] = {}
@@ -183,7 +233,10 @@ class Pipeline:
             outputs = {k: {} for k in range(len(features))}
             lengths = []
         for batch in plan_batches(
-            lengths, batch_size=self.params["batch_size"], max_tokens=self.params["max_batch_tokens"]
+            lengths,
+            batch_size=self.params["batch_size"],
+            max_tokens=self.params["max_batch_tokens"],
+            window=self.sort_window(),
         ):
             self._forward_bisect(features, batch, outputs, failed)
 
