@@ -61,7 +61,8 @@ def load_model(
 ) -> LoadedModel:
     """Resolve, export if needed, and load `ref` for `spec`.
 
-    `auto` runs PyTorch in fp16 where CUDA is available, and ONNX Runtime on CPU otherwise.
+    `auto` runs PyTorch in fp16 where CUDA is available, and ONNX Runtime on CPU otherwise;
+    `onnx` uses ONNX Runtime's CUDA provider with IO binding where onnxruntime-gpu finds a GPU.
     """
     from transformers import AutoConfig, AutoTokenizer
 
@@ -88,7 +89,10 @@ def load_model(
             from worker.runtime.onnx import OnnxRuntime
 
             folder = onnx_model_dir(source, spec.export_task, precision, cache)
-            runtime = OnnxRuntime(folder / "model.onnx", threads=threads, precision=precision)
+            # `--backend onnx` on a GPU machine uses ORT's CUDA provider (onnxruntime-gpu).
+            runtime = OnnxRuntime(
+                folder / "model.onnx", threads=threads, precision=precision, use_cuda=cuda_available()
+            )
         elif backend == "torch":
             runtime = _torch_runtime(source, spec, threads)
             folder = source.path

@@ -18,6 +18,7 @@ class TorchRuntime:
         if threads and device == "cpu":
             torch.set_num_threads(threads)
         self.device = torch.device(device)
+        self.threads = torch.get_num_threads() if self.device.type == "cpu" else 0
         self.precision = "fp16" if self.device.type == "cuda" else "fp32"
         dtype = torch.float16 if self.precision == "fp16" else torch.float32
         self.model = model.to(self.device, dtype=dtype).eval()
