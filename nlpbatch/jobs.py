@@ -17,6 +17,7 @@ from typing import Any
 from nlpbatch import storage
 from nlpbatch.errors import InputError
 from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.report import distributed_report, write_report
 from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
 from nlpbatch.sinks import merge_parts, parts_location
@@ -67,6 +68,9 @@ def finalize(store: JobStore, job_id: str) -> bool:
         assert status.chunks_total is not None
         if not is_redis_output(manifest["output"]):  # results kept in Redis have nothing to merge
             merge_parts(manifest["output"], get_task(manifest["task"]), status.chunks_total)
+        report = distributed_report(status, store.counters(job_id), store.workers(job_id))
+        store.set_report(job_id, report)
+        write_report(manifest["output"], report)
         store.set_state(job_id, JobState.DONE)
         log.info("job %s finished: %s", job_id, manifest["output"])
         return True

@@ -43,6 +43,8 @@ class JobStatus:
     updated: float
     # When a worker began the job's first chunk: None until then.
     started: float | None = None
+    #: The job report, once the job is done (see nlpbatch.report).
+    report: dict[str, Any] | None = None
 
     @property
     def complete(self) -> bool:
@@ -62,6 +64,7 @@ class JobStatus:
             "created": self.created,
             "updated": self.updated,
             "started": self.started,
+            "report": self.report,
         }
 
 
@@ -75,6 +78,8 @@ if added == 1 then
   redis.call('HINCRBY', KEYS[1], 'docs', ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'errors', ARGV[3])
   redis.call('HSET', KEYS[1], 'updated', ARGV[4])
+  redis.call('HINCRBY', KEYS[1], 'tokens', ARGV[5])
+  redis.call('HINCRBY', KEYS[1], 'padded_tokens', ARGV[6])
 end
 return {added, redis.call('SCARD', KEYS[2]), redis.call('HGET', KEYS[1], 'total') or ''}
 """
@@ -173,7 +178,9 @@ class JobStore:
         """Record when work on the job began (the first call wins), for its rate and ETA."""
         self._start(keys=[self.key(job_id)], args=[str(time.time())])
 
-    def mark_done(self, job_id: str, index: int, docs: int, errors: int) -> tuple[bool, int, int | None]:
+    def mark_done(
+        self, job_id: str, index: int, docs: int, errors: int, tokens: int = 0, padded_tokens: int = 0
+    ) -> tuple[bool, int, int | None]:
         """Count chunk `index` as done: (newly counted, chunks done, chunks total or None).
 
         A job that Redis no longer knows (state lost) is left alone: the part file on disk
@@ -181,7 +188,7 @@ class JobStore:
         """
         added, done, total = self._mark(
             keys=[self.key(job_id), self.key(job_id) + ":done"],
-            args=[index, docs, errors, str(time.time())],
+            args=[index, docs, errors, str(time.time()), tokens, padded_tokens],
         )
         return bool(added), int(done), int(total) if total not in ("", None) else None
 
@@ -212,7 +219,25 @@ class JobStore:
             created=float(data.get("created", 0)),
             updated=float(data.get("updated", 0)),
             started=float(data["started"]) if data.get("started") else None,
+            report=json.loads(data["report"]) if data.get("report") else None,
         )
+
+    def record_worker(self, job_id: str, worker: str, info: dict[str, Any]) -> None:
+        """What one worker process ran this job with (threads, backend, peak memory)."""
+        self.r.hset(self.key(job_id) + ":workers", worker, json.dumps(info))
+        self.r.expire(self.key(job_id) + ":workers", FINISHED_TTL)
+
+    def workers(self, job_id: str) -> dict[str, dict[str, Any]]:
+        raw = cast(dict[str, str], self.r.hgetall(self.key(job_id) + ":workers"))
+        return {name: json.loads(info) for name, info in raw.items()}
+
+    def counters(self, job_id: str) -> dict[str, int]:
+        """The token counters the workers add to as chunks finish."""
+        values = self.r.hmget(self.key(job_id), ["tokens", "padded_tokens"])
+        return {"tokens": int(values[0] or 0), "padded_tokens": int(values[1] or 0)}
+
+    def set_report(self, job_id: str, report: dict[str, Any]) -> None:
+        self.r.hset(self.key(job_id), "report", json.dumps(report))
 
     def lock_finalize(self, job_id: str, ttl: int = 600) -> bool:
         """Take the right to merge this job's parts; only one process gets it at a time."""

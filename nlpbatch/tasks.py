@@ -135,9 +135,7 @@ COMMON_PARAMS: dict[str, Param] = {
     "max_length": Param(
         "int_or_none", None, "truncate inputs to this many tokens (default: the model's limit)"
     ),
-    "sort_window": Param(
-        "int", 0, "texts sorted by length together, within a chunk (0: 10 x batch_size)"
-    ),
+    "sort_window": Param("int", 0, "texts sorted by length together, within a chunk (0: 10 x batch_size)"),
 }
 
 _SENTIMENT = TaskSpec(

@@ -91,7 +91,26 @@ def job_options(fn: F) -> F:
             "--param", "-p", "param_pairs", multiple=True, help="Task parameter key=value (repeatable)."
         ),
         click.option("--params", "params_file", default=None, help="JSON file of task parameters."),
-        click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"])),
+        click.option(
+            "--precision",
+            default="fp32",
+            show_default=True,
+            type=click.Choice(["fp32", "int8", "auto"]),
+            help="int8 runs only if the accuracy gate passes (else fp32); auto: int8 when it passes.",
+        ),
+        click.option(
+            "--gate-threshold",
+            type=click.FloatRange(0, 1),
+            default=None,
+            help="int8 pass mark: label agreement or cosine vs fp32 [default: 0.99].",
+        ),
+        click.option(
+            "--gate-docs",
+            type=click.IntRange(1),
+            default=256,
+            show_default=True,
+            help="The job's first documents the int8 gate compares.",
+        ),
         click.option(
             "--input-format",
             default=None,
@@ -156,19 +175,23 @@ def settings_for(ctx: click.Context, broker: str | None = None) -> Settings:
 @handle_errors
 def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, **kw: Any) -> None:
     """Run a job here, with no Redis and no worker."""
+    from nlpbatch.report import describe, report_path
     from producer.run import run_job
 
     job = build_job(kw)
-    report = run_job(job, settings_for(ctx), threads=threads, backend=backend)
+    report = run_job(
+        job,
+        settings_for(ctx),
+        threads=threads,
+        backend=backend,
+        gate_threshold=kw["gate_threshold"],
+        gate_docs=kw["gate_docs"],
+    )
     if as_json:
         click.echo(json.dumps(report.to_dict()))
         return
-    click.echo(
-        f"{report.docs} documents ({report.errors} errors) in {report.seconds:.1f}s: "
-        f"{report.docs_per_second:.1f} docs/s on {report.backend}/{report.precision}, "
-        f"{report.threads} threads, padding {report.padding_waste:.1%}"
-    )
-    click.echo(f"output: {report.output}")
+    click.echo(describe(report.to_dict()))
+    click.echo(f"output: {report.output} (report: {report_path(report.output)})")
 
 
 @main.command()
@@ -189,7 +212,14 @@ def submit(ctx: click.Context, broker: str | None, max_in_flight: int, wait_afte
         click.echo(job_id)
         sys.stdout.flush()
 
-    submission = submit_job(job, settings, max_in_flight=max_in_flight, on_job_id=announce)
+    submission = submit_job(
+        job,
+        settings,
+        max_in_flight=max_in_flight,
+        on_job_id=announce,
+        gate_threshold=kw["gate_threshold"],
+        gate_docs=kw["gate_docs"],
+    )
     click.echo(f"queued {submission.chunks} chunks", err=True)
     if wait_after:
         status = wait_job(settings, submission.job_id)
@@ -205,7 +235,11 @@ def _describe(status: JobStatus) -> str:
 
 
 def _exit_for(status: JobStatus) -> None:
+    from nlpbatch.report import describe
+
     click.echo(_describe(status))
+    if status.report:
+        click.echo(describe(status.report))
     if status.state is not JobState.DONE:
         sys.exit(1)
 

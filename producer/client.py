@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from nlpbatch.jobs import finalize, new_job_id, save_manifest
 from nlpbatch.jobstore import JobState, JobStatus, JobStore
 from nlpbatch.settings import Settings, redact_url
 from producer.job import JobSpec
+from producer.precision import GATE_DOCS, choose_precision
 
 FINAL_STATES = (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
 # How long the producer keeps trying while Redis is unreachable (a restart, a failover).
@@ -67,21 +69,29 @@ def submit_job(
     *,
     max_in_flight: int = 64,
     on_job_id: Callable[[str], None] | None = None,
+    gate_threshold: float | None = None,
+    gate_docs: int = GATE_DOCS,
 ) -> Submission:
     """Queue every chunk of `job`; returns once all are queued (not done).
 
     At most `max_in_flight` chunks wait in Redis at a time, so the broker's memory stays
-    bounded whatever the corpus size.
+    bounded whatever the corpus size. An int8 or auto job runs its accuracy gate here
+    first (see producer.precision), and every chunk carries the precision it chose.
     """
     store = connect(settings)
     app = make_celery(settings)
     job_id = new_job_id()
-    save_manifest(settings, job.manifest(job_id))
-    store.create(job_id, job.manifest(job_id))
+    precision, gate, messages = choose_precision(
+        job, job.messages(job_id), settings, gate_docs=gate_docs, threshold=gate_threshold
+    )
+    job = dataclasses.replace(job, precision=precision)
+    manifest = {**job.manifest(job_id), "gate": gate}
+    save_manifest(settings, manifest)
+    store.create(job_id, manifest)
     if on_job_id:
         on_job_id(job_id)
     sent = 0
-    for msg in job.messages(job_id):
+    for msg in messages:
         while sent - patiently(settings, lambda: store.count_done(job_id)) >= max_in_flight:
             time.sleep(0.2)
         if patiently(settings, lambda: store.state(job_id)) is JobState.CANCELLED:

@@ -19,7 +19,7 @@ from nlpbatch.tasks import TaskSpec, get_task
 from producer.chunking import chunked
 from producer.readers import STDIN, FieldMap, Source, check_fields, expand_inputs, iter_documents
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "int8", "auto")
 
 
 @dataclass(frozen=True)

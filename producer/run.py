@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from nlpbatch.errors import OutputError
+from nlpbatch.report import peak_rss_mb, rates, write_report
 from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
 from nlpbatch.sinks import RecordWriter
 from producer.job import JobSpec
+from producer.precision import GATE_DOCS, choose_precision
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class RunReport:
     backend: str
     precision: str
     threads: int
+    padded_tokens: int = 0
+    processes: int = 1
+    peak_rss_mb: float = 0.0
+    gate: dict[str, Any] | None = None
 
     @property
     def docs_per_second(self) -> float:
@@ -45,13 +51,16 @@ class RunReport:
             "errors": self.errors,
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
-            "docs_per_second": round(self.docs_per_second, 2),
-            "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else 0.0,
-            "padding_waste": round(self.padding_waste, 4),
+            **rates(self.docs, self.tokens, self.padded_tokens, self.seconds),
+            "tokens": self.tokens,
+            "padded_tokens": self.padded_tokens,
             "model_load_seconds": round(self.load_seconds, 2),
             "backend": self.backend,
             "precision": self.precision,
+            "gate": self.gate,
             "threads": self.threads,
+            "processes": self.processes,
+            "peak_rss_mb": self.peak_rss_mb,
         }
 
 
@@ -62,22 +71,27 @@ def run_job(
     threads: int | None = None,
     backend: str = "auto",
     on_chunk: Callable[[int, int], None] | None = None,
+    gate_threshold: float | None = None,
+    gate_docs: int = GATE_DOCS,
 ) -> RunReport:
-    """Run `job` to completion and write its output atomically."""
+    """Run `job` to completion, write its output atomically and its report beside it."""
     from worker import engine  # the heavy imports happen only when a job really runs
 
     if is_redis_output(job.output):
         raise OutputError("`run` writes files; results in Redis are for jobs queued with `submit`")
     engine.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
-    model = engine.get_pipeline(job.task, job.model, job.precision, job.params).model
+    precision, gate, messages = choose_precision(
+        job, job.messages("run"), settings, gate_docs=gate_docs, threshold=gate_threshold
+    )
+    model = engine.get_pipeline(job.task, job.model, precision, job.params).model
     load_seconds = time.perf_counter() - started
     stats = engine.stats
     base_tokens, base_padded = stats.tokens, stats.padded_tokens
     docs = errors = chunks = 0
     t0 = time.perf_counter()
     with RecordWriter(job.output, job.spec) as writer:
-        for msg in job.messages("run"):
+        for msg in messages:
             records = engine.run_chunk(msg)
             writer.write(records)
             chunks += 1
@@ -88,7 +102,7 @@ def run_job(
     seconds = time.perf_counter() - t0
     tokens = stats.tokens - base_tokens
     padded = stats.padded_tokens - base_padded
-    return RunReport(
+    report = RunReport(
         output=job.output,
         docs=docs,
         errors=errors,
@@ -99,5 +113,10 @@ def run_job(
         padding_waste=1 - tokens / padded if padded else 0.0,
         backend=model.runtime.backend,
         precision=model.runtime.precision,
-        threads=engine.options().threads,
+        threads=int(getattr(model.runtime, "threads", 0) or engine.options().threads),
+        padded_tokens=padded,
+        peak_rss_mb=peak_rss_mb(),
+        gate=gate,
     )
+    write_report(job.output, report.to_dict())
+    return report

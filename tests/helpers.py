@@ -162,19 +162,15 @@ def nlpbatch_cmd() -> list[str]:
 
 
 def start_worker(
-    env: dict[str, str], log: Path, *, concurrency: int = 1, threads: int = 1
+    env: dict[str, str], log: Path, *, concurrency: int = 1, threads: int | None = 1
 ) -> subprocess.Popen[bytes]:
-    """A real `nlpbatch worker` process; its own process group, so tests can kill it whole."""
-    cmd = [
-        *nlpbatch_cmd(),
-        "worker",
-        "--concurrency",
-        str(concurrency),
-        "--threads",
-        str(threads),
-        "--loglevel",
-        "INFO",
-    ]
+    """A real `nlpbatch worker` process; its own process group, so tests can kill it whole.
+
+    `threads=None` leaves the thread budget to the worker.
+    """
+    cmd = [*nlpbatch_cmd(), "worker", "--concurrency", str(concurrency), "--loglevel", "INFO"]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
     fh = log.open("ab")
     return subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -57,6 +57,11 @@ def configure(settings: Settings, *, threads: int | None = None, backend: str = 
         _models.clear()
 
 
+def configured() -> bool:
+    """Whether `configure` has run in this process."""
+    return _options is not None
+
+
 def options() -> EngineOptions:
     if _options is None:
         configure(Settings.from_env(), threads=int(os.environ.get("NLPBATCH_THREADS", "0")) or None)
@@ -82,6 +87,12 @@ def get_model(task: str, model: str, precision: str, export_task: str | None = N
             loaded = _models[key]
             metrics.observe_model_load(spec.name, loaded.runtime.backend, loaded.load_seconds)
         return _models[key]
+
+
+def unload_model(task: str, model: str, precision: str) -> None:
+    """Forget a loaded model, e.g. the precision the accuracy gate did not choose."""
+    with _lock:
+        _models.pop((get_task(task).export_task, model, precision), None)
 
 
 def get_pipeline(task: str, model: str, precision: str, params: dict[str, object]) -> Pipeline:

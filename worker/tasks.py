@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from nlpbatch.broker import PROCESS_CHUNK
 from nlpbatch.errors import BrokerError, MessageError, OutputError, PermanentError, TransientError, error_info
 from nlpbatch.jobs import finalize
 from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.report import peak_rss_mb
 from nlpbatch.results import is_redis_output, parse_redis_output, save_chunk, ttl_of
 from nlpbatch.schema import ChunkMessage, Record, error_record
 from nlpbatch.settings import Settings
@@ -99,7 +101,9 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
     started = time.perf_counter()
     if status is not None and status.started is None:
         store.mark_started(msg.job_id)
+    tokens, padded = engine.stats.tokens, engine.stats.padded_tokens
     records = run_records(msg)
+    tokens, padded = engine.stats.tokens - tokens, engine.stats.padded_tokens - padded
     if is_redis_output(msg.output):
         try:
             save_chunk(store.r, msg.job_id, msg.index, [dumps(r) for r in records], ttl_of(msg.output))
@@ -110,7 +114,9 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
     metrics.observe_chunk(msg.task, records, time.perf_counter() - started)
     errors = sum(1 for r in records if "error" in r)
     try:
-        _, done, total = store.mark_done(msg.job_id, msg.index, len(records), errors)
+        # Before the chunk counts as done, so the report of the job's last chunk sees it.
+        store.record_worker(msg.job_id, f"{socket.gethostname()}:{os.getpid()}", _process_info(msg))
+        _, done, total = store.mark_done(msg.job_id, msg.index, len(records), errors, tokens, padded)
         if total is not None and done >= total:
             finalize(store, msg.job_id)
     except redis.RedisError as exc:
@@ -128,6 +134,22 @@ def _give_up(store: JobStore, message: Any, exc: BaseException) -> None:
         store.set_state(job_id, JobState.FAILED)
     except redis.RedisError:
         pass  # Redis is gone too; the chunk's missing part is the record, for `resume`
+
+
+def _process_info(msg: ChunkMessage) -> dict[str, Any]:
+    """What this process runs the job with, for the job report."""
+    info: dict[str, Any] = {
+        "threads": engine.options().threads,
+        "backend": "",
+        "precision": msg.precision,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+    try:
+        runtime = engine.get_pipeline(msg.task, msg.model, msg.precision, msg.params).model.runtime
+    except Exception:  # the chunk failed for good; its error records say why
+        return info
+    threads = getattr(runtime, "threads", 0) or info["threads"]
+    return {**info, "threads": int(threads), "backend": runtime.backend, "precision": runtime.precision}
 
 
 def register(app: Celery, settings: Settings) -> None:

@@ -1,0 +1,91 @@
+"""The job report: how fast a job ran, in what precision, and with what resources.
+
+Written at the end of every job to `<output>.report.json`, beside the output, and printed;
+distributed jobs also keep it in their Redis state, where `nlpbatch status` finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+from typing import Any
+
+from nlpbatch import storage
+from nlpbatch.results import is_redis_output
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def report_path(output: str | Path) -> str | Path | None:
+    """`<output>.report.json`, a path or a URL; None for results kept in Redis."""
+    return None if is_redis_output(output) else storage.with_suffix_added(output, ".report.json")
+
+
+def write_report(output: str | Path, report: dict[str, Any]) -> str | Path | None:
+    """Save the report beside the output, atomically (results in Redis have no file)."""
+    path = report_path(output)
+    if path is not None:
+        storage.write_bytes(path, (json.dumps(report, indent=2) + "\n").encode("utf-8"))
+    return path
+
+
+def rates(docs: int, tokens: int, padded_tokens: int, seconds: float) -> dict[str, float]:
+    """docs/s, tokens/s and the padding share, rounded for reading."""
+    return {
+        "docs_per_second": round(docs / seconds, 2) if seconds > 0 else 0.0,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds > 0 else 0.0,
+        "padding_waste": round(1 - tokens / padded_tokens, 4) if padded_tokens else 0.0,
+    }
+
+
+def describe(report: dict[str, Any]) -> str:
+    """The report in one line, as the CLI prints it."""
+    gate = report.get("gate")
+    gate_text = ""
+    if gate:
+        value = gate.get("value")
+        shown = f"{gate['metric']} {value:.6f}" if value is not None else gate.get("reason", "")
+        gate_text = f", int8 gate {'passed' if gate['passed'] else 'failed'} ({shown})"
+    return (
+        f"{report['docs']} documents ({report['errors']} errors) in {report['seconds']:.1f}s: "
+        f"{report['docs_per_second']:.1f} docs/s, {report['tokens_per_second']:.0f} tokens/s on "
+        f"{report['backend']}/{report['precision']}{gate_text}, "
+        f"{report['processes']} x {report['threads']} threads, padding {report['padding_waste']:.1%}, "
+        f"peak memory {report['peak_rss_mb']:.0f} MiB"
+    )
+
+
+def distributed_report(
+    status: Any, counters: dict[str, int], workers: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The report of a submitted job, from its Redis state and what each worker process recorded.
+
+    Its time runs from the submission to the last chunk done, as the user waits it.
+    """
+    manifest = status.manifest
+    seconds = max(status.updated - status.created, 1e-9)
+    infos = list(workers.values())
+    return {
+        "output": manifest.get("output"),
+        "docs": status.docs_done,
+        "errors": status.errors,
+        "chunks": status.chunks_done,
+        "seconds": round(seconds, 3),
+        **rates(status.docs_done, counters["tokens"], counters["padded_tokens"], seconds),
+        "tokens": counters["tokens"],
+        "padded_tokens": counters["padded_tokens"],
+        "backend": infos[0]["backend"] if infos else "",
+        "precision": infos[0]["precision"] if infos else manifest.get("precision", ""),
+        "gate": manifest.get("gate"),
+        "threads": max((int(i["threads"]) for i in infos), default=0),
+        "processes": len(infos),
+        "peak_rss_mb": max((float(i["peak_rss_mb"]) for i in infos), default=0.0),
+        "workers": workers,
+    }

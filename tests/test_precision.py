@@ -1,0 +1,136 @@
+"""--precision int8|auto and its accuracy gate; the job report written beside the output."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nlpbatch.settings import Settings
+from producer.cli import main
+from tests.test_engine import mixed_texts
+from worker import engine
+from worker.gate import run_gate
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout
+
+
+def report_of(output: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(Path(f"{output}.report.json").read_text())
+    return data
+
+
+def test_int8_falls_back_to_fp32_with_a_warning_when_the_gate_fails(
+    tiny_bert: Path, corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "emb.jsonl"
+    with caplog.at_level(logging.WARNING, logger="nlpbatch.gate"):
+        code, stdout = run_cli(
+            "run", str(corpus), "-t", "embed", "-m", str(tiny_bert), "-o", str(out),
+            "--precision", "int8", "--gate-threshold", "1.0",
+        )  # fmt: skip
+    assert code == 0, stdout
+    assert "int8 accuracy gate failed" in caplog.text
+    report = report_of(out)
+    assert report["precision"] == "fp32"
+    gate = report["gate"]
+    assert gate["requested"] == "int8" and gate["passed"] is False and gate["metric"] == "cosine"
+    assert gate["docs"] == 7
+    assert gate["value"] < 1.0 and gate["threshold"] == 1.0
+    assert "int8 gate failed" in stdout
+
+
+def test_auto_picks_int8_for_minilm_when_per_channel_int8_keeps_cosine_above_099(
+    minilm: str, tmp_path: Path
+) -> None:
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(mixed_texts(64, seed=5)) + "\n")
+    out = tmp_path / "emb.jsonl"
+    code, stdout = run_cli(
+        "run", str(corpus), "-t", "embed", "-m", minilm, "-o", str(out), "--precision", "auto"
+    )
+    assert code == 0, stdout
+    report = report_of(out)
+    assert report["precision"] == "int8", report["gate"]
+    assert report["gate"]["passed"] is True and report["gate"]["value"] >= 0.99
+
+
+def test_the_gate_falls_back_when_the_int8_classifier_disagrees_on_labels(
+    tiny_bert: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.configure(settings, threads=1, backend="onnx")
+    int8 = engine.get_model("sentiment", str(tiny_bert), "int8").runtime
+    real = int8.run
+
+    def flipped(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = real(feeds)
+        return {**out, "logits": out["logits"][:, ::-1]}  # every label swapped
+
+    monkeypatch.setattr(int8, "run", flipped)
+    docs = [{"id": i, "text": t} for i, t in enumerate(mixed_texts(20, seed=6))]
+    result = run_gate("sentiment", str(tiny_bert), {}, docs, requested="auto")
+    assert result.precision == "fp32" and not result.passed
+    assert result.metric == "label_agreement" and result.value == 0.0 and result.threshold == 0.99
+
+
+def test_the_gate_tokenizes_its_documents_once_for_both_precisions(
+    tiny_bert: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.configure(settings, threads=1, backend="onnx")
+    tokenizer_cls = type(engine.get_model("sentiment", str(tiny_bert), "fp32").tokenizer)
+    seen: list[str] = []
+    real = tokenizer_cls.__call__
+
+    def counting(self: Any, text: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.extend([text] if isinstance(text, str) else text)
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(tokenizer_cls, "__call__", counting)
+    texts = mixed_texts(12, seed=7)
+    result = run_gate(
+        "sentiment", str(tiny_bert), {}, [{"id": i, "text": t} for i, t in enumerate(texts)], requested="int8"
+    )
+    assert result.docs == 12
+    assert sorted(seen) == sorted(texts)
+
+
+def test_fp32_jobs_skip_the_gate_and_the_report_has_every_figure(
+    tiny_distilbert: Path, corpus: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "s.jsonl"
+    code, stdout = run_cli(
+        "run", str(corpus), "-t", "sentiment", "-m", str(tiny_distilbert), "-o", str(out), "--threads", "1"
+    )
+    assert code == 0, stdout
+    report = report_of(out)
+    assert report["gate"] is None and report["precision"] == "fp32"
+    assert report["docs"] == 7 and report["threads"] == 1 and report["processes"] == 1
+    assert report["tokens"] > 0 and report["tokens_per_second"] > 0 and report["docs_per_second"] > 0
+    assert 0 <= report["padding_waste"] < 1 and report["peak_rss_mb"] > 50
+    assert f"{out}.report.json" in stdout
+
+
+def test_an_unknown_precision_is_refused_before_any_work(
+    tiny_bert: Path, corpus: Path, tmp_path: Path
+) -> None:
+    code, _ = run_cli(
+        "run",
+        str(corpus),
+        "-t",
+        "embed",
+        "-m",
+        str(tiny_bert),
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--precision",
+        "int4",
+    )
+    assert code == 2

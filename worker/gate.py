@@ -1,0 +1,121 @@
+"""The int8 accuracy gate: a job's own first documents, run in fp32 and in int8, compared.
+
+Each task plugs in one comparison: label agreement for classifiers, cosine for embeddings.
+The documents are tokenized once and the same features go through both models. A task with
+no comparison never runs in int8: there is nothing to tell whether int8 is good enough.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from nlpbatch.schema import Doc, Record
+from nlpbatch.tasks import get_task
+from worker import engine
+from worker.pipelines import pipeline_class
+from worker.pipelines.base import BatchStats
+
+log = logging.getLogger("nlpbatch.gate")
+
+GATE_DOCS = 256
+
+
+def label_agreement(fp32: list[Record], int8: list[Record]) -> float:
+    """Share of documents whose label is the same in both precisions."""
+    pairs = [(a, b) for a, b in zip(fp32, int8, strict=True) if "error" not in a and "error" not in b]
+    return sum(a["label"] == b["label"] for a, b in pairs) / len(pairs) if pairs else 1.0
+
+
+def mean_cosine(fp32: list[Record], int8: list[Record]) -> float:
+    """Mean cosine similarity between each document's two embeddings."""
+    sims = []
+    for a, b in zip(fp32, int8, strict=True):
+        if "error" in a or "error" in b:
+            continue
+        u, v = np.asarray(a["embedding"], np.float64), np.asarray(b["embedding"], np.float64)
+        norms = float(np.linalg.norm(u) * np.linalg.norm(v))
+        sims.append(float(u @ v) / max(norms, 1e-12))
+    return float(np.mean(sims)) if sims else 1.0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a task's fp32 and int8 records are compared, and the default pass mark."""
+
+    metric: str
+    compare: Callable[[list[Record], list[Record]], float]
+    threshold: float
+
+
+#: One entry per task that may run in int8; new tasks add theirs here.
+COMPARISONS: dict[str, Comparison] = {
+    "sentiment": Comparison("label_agreement", label_agreement, 0.99),
+    "embed": Comparison("cosine", mean_cosine, 0.99),
+}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the gate measured and decided."""
+
+    requested: str
+    precision: str
+    passed: bool
+    metric: str
+    value: float | None
+    threshold: float
+    docs: int
+    seconds: float
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.value is not None:
+            out["value"] = round(self.value, 6)
+        return out
+
+
+def run_gate(
+    task: str,
+    model: str,
+    params: dict[str, Any],
+    docs: list[Doc],
+    *,
+    requested: str,
+    threshold: float | None = None,
+) -> GateResult:
+    """Compare fp32 and int8 on `docs`; the precision to use is in the result.
+
+    `requested` is "int8" (fall back to fp32, with a warning, if the gate fails) or "auto"
+    (pick int8 only if the gate passes).
+    """
+    name = get_task(task).name
+    started = time.perf_counter()
+    comparison = COMPARISONS.get(name)
+    if comparison is None:
+        reason = f"no int8 accuracy comparison for task {name!r}"
+        if requested == "int8":
+            log.warning("%s: running in fp32", reason)
+        return GateResult(requested, "fp32", False, "", None, threshold or 0.0, 0, 0.0, reason)
+    limit = comparison.threshold if threshold is None else threshold
+    cls = pipeline_class(name)
+    fp32 = cls(engine.get_model(name, model, "fp32"), dict(params))
+    int8 = cls(engine.get_model(name, model, "int8"), dict(params))
+    # The gate's work is not the job's: keep it out of the job's counters.
+    fp32.stats, int8.stats = BatchStats(), BatchStats()
+    encoded = fp32.encode_chunk(docs)  # tokenized once, run twice
+    value = comparison.compare(fp32.run_encoded(docs, encoded), int8.run_encoded(docs, encoded))
+    passed = value >= limit
+    chosen = "int8" if passed else "fp32"
+    reason = "" if passed else f"{comparison.metric} {value:.6f} is below {limit}"
+    if not passed and requested == "int8":
+        log.warning("int8 accuracy gate failed (%s): running in fp32", reason)
+    engine.unload_model(name, model, "fp32" if passed else "int8")
+    seconds = time.perf_counter() - started
+    return GateResult(requested, chosen, passed, comparison.metric, value, limit, len(docs), seconds, reason)
