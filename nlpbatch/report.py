@@ -18,6 +18,14 @@ from nlpbatch.results import is_redis_output
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory, in MiB."""
+    # Linux keeps ru_maxrss across exec, so a process started by a big one would report
+    # its parent's size; VmHWM is this program's own high-water mark.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
