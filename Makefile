@@ -23,13 +23,19 @@ demo: install
 	@echo "demo output: $(CURDIR)/out/reviews-embeddings.parquet"
 
 lint: install
-	$(BIN)/ruff check nlpbatch producer worker tests
+	$(BIN)/ruff check nlpbatch producer worker tests benchmarks
 	$(BIN)/mypy
 
 # Tests start their own redis-server unless REDIS_URL is set. Exit code 5 (no tests
 # collected) is reported, not hidden: it fails the target too.
 test: lint
 	$(BIN)/python -m pytest -m "not slow and not gpu" -q
+
+# Throughput against transformers and optimum pipelines: benchmarks/results/RESULTS.md and
+# throughput.png. Needs a quiet machine: about 10 minutes on 2 cores.
+bench: install
+	$(PIP) install -q -e '.[bench]'
+	$(BIN)/python -m benchmarks.bench
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Side-by-side throughput measurements: nlpbatch against transformers and optimum pipelines."""
