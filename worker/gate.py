@@ -104,6 +104,11 @@ def run_gate(
             log.warning("%s: running in fp32", reason)
         return GateResult(requested, "fp32", False, "", None, threshold or 0.0, 0, 0.0, reason)
     limit = comparison.threshold if threshold is None else threshold
+    if not docs:
+        reason = "no documents to compare"
+        if requested == "int8":
+            log.warning("int8 accuracy gate: %s; running in fp32", reason)
+        return GateResult(requested, "fp32", False, comparison.metric, None, limit, 0, 0.0, reason)
     cls = pipeline_class(name)
     fp32 = cls(engine.get_model(name, model, "fp32"), dict(params))
     int8 = cls(engine.get_model(name, model, "int8"), dict(params))
