@@ -134,3 +134,27 @@ def test_an_unknown_precision_is_refused_before_any_work(
         "int4",
     )
     assert code == 2
+
+
+def test_every_task_that_runs_a_model_has_an_int8_comparison() -> None:
+    from worker.gate import COMPARISONS
+    from worker.pipelines import PIPELINES
+
+    assert {name for name, cls in PIPELINES.items() if cls.runs_model} <= set(COMPARISONS)
+
+
+def test_ner_and_qa_gates_compare_spans_on_the_jobs_own_documents(
+    tiny_models: Any, settings: Settings
+) -> None:
+    engine.configure(settings, threads=1, backend="onnx")
+    texts = mixed_texts(16, seed=9)
+    ner = run_gate(
+        "ner", str(tiny_models("bert", "token-classification")), {},
+        [{"id": i, "text": t} for i, t in enumerate(texts)], requested="auto",
+    )  # fmt: skip
+    qa_docs = [{"id": i, "question": "what is it ?", "context": t} for i, t in enumerate(texts)]
+    qa = run_gate("qa", str(tiny_models("bert", "question-answering")), {}, qa_docs, requested="auto")
+    for result in (ner, qa):
+        assert result.metric == "span_agreement" and result.docs == 16
+        assert result.value is not None and 0.0 <= result.value <= 1.0
+        assert result.precision == ("int8" if result.value >= 0.99 else "fp32")

@@ -89,10 +89,10 @@ def get_model(task: str, model: str, precision: str, export_task: str | None = N
         return _models[key]
 
 
-def unload_model(task: str, model: str, precision: str) -> None:
+def unload_model(task: str, model: str, precision: str, export_task: str | None = None) -> None:
     """Forget a loaded model, e.g. the precision the accuracy gate did not choose."""
     with _lock:
-        _models.pop((get_task(task).export_task, model, precision), None)
+        _models.pop((export_task or get_task(task).export_task, model, precision), None)
 
 
 def get_pipeline(task: str, model: str, precision: str, params: dict[str, object]) -> Pipeline:
