@@ -47,7 +47,6 @@ class Bench:
         }
         total = max(args.corpus_docs, args.docs * (args.scale if not args.quick else 1))
         self.corpus = write_corpus(self.work / "corpus.jsonl", total)
-        self.main_set = slice_corpus(self.corpus, self.work / "main.jsonl", 0, args.docs)
         self.scaled_set = slice_corpus(self.corpus, self.work / "scaled.jsonl", 0, args.docs * args.scale)
         minilm = resolve(MINILM).path
         self.distilbert = build_distilbert(self.work / "distilbert-base", vocab_from=minilm)
@@ -103,19 +102,25 @@ def padded_in_order(lengths: list[int], batch_size: int) -> int:
     )
 
 
-def baseline(bench: Bench, name: str, task: str, batch_size: int, onnx: bool) -> Result:
+#: A slice of the corpus: its own JSONL file, and where it starts in the corpus.
+Part = tuple[Path, int]
+
+
+def baseline(bench: Bench, name: str, part: Part, task: str, batch_size: int, onnx: bool) -> Result:
+    corpus, first = part
     model = str(bench.distilbert) if task == "sentiment" else str(resolve(MINILM).path)
-    args = ["pipeline", "--task", task, "--model", model, "--corpus", str(bench.main_set)]
+    args = ["pipeline", "--task", task, "--model", model, "--corpus", str(corpus)]
     args += ["--batch-size", str(batch_size), "--threads", str(bench.threads)]
     if onnx:
         args += ["--onnx", bench.onnx[task, "fp32"]]
     out = bench.python(*args)
-    lengths = bench.lengths[task][: out["docs"]]
+    lengths = bench.lengths[task][first : first + out["docs"]]
     padded = padded_in_order(lengths, batch_size) if batch_size > 1 else sum(lengths)
     return Result(name, task, out["docs"], out["seconds"], sum(lengths), padded, out["peak_rss_mb"], lengths)
 
 
-def run_variant(bench: Bench, name: str, task: str, precision: str, corpus: Path) -> Result:
+def run_variant(bench: Bench, name: str, part: Part, task: str, precision: str) -> Result:
+    corpus, first = part
     model = str(bench.distilbert) if task == "sentiment" else MINILM
     out = bench.work / f"{name.replace(' ', '-')}.jsonl"
     args = ["run", str(corpus), "-t", task, "-m", model, "-o", str(out), "--json"]
@@ -125,7 +130,7 @@ def run_variant(bench: Bench, name: str, task: str, precision: str, corpus: Path
         # and its figure reported, but not enforced, or the int8 variant would measure fp32.
         args += ["--gate-threshold", "0"]
     report = json.loads(bench.nlpbatch(*args).strip().splitlines()[-1])
-    return from_report(name, task, report, bench.lengths[task][: report["docs"]])
+    return from_report(name, task, report, bench.lengths[task][first : first + report["docs"]])
 
 
 def from_report(name: str, task: str, report: dict[str, Any], lengths: list[int]) -> Result:
@@ -145,8 +150,9 @@ def from_report(name: str, task: str, report: dict[str, Any], lengths: list[int]
     )
 
 
-def submit_variant(bench: Bench, name: str, workers: list[int], chunk_size: int) -> Result:
+def submit_variant(bench: Bench, name: str, part: Part, workers: list[int], chunk_size: int) -> Result:
     """A real Redis and real workers (one per entry, with that many threads), started here."""
+    corpus, first = part
     redis = RedisServer(bench.work / f"redis-{len(workers)}").start()
     env = {**bench.env, "NLPBATCH_BROKER_URL": redis.url}
     logs = [bench.work / f"worker-{len(workers)}-{i}.log" for i in range(len(workers))]
@@ -163,7 +169,7 @@ def submit_variant(bench: Bench, name: str, workers: list[int], chunk_size: int)
             if json.loads(Path(f"{out}.report.json").read_text())["processes"] == len(workers):
                 break
         out = bench.work / f"{name.replace(' ', '-')}.jsonl"
-        bench.nlpbatch("submit", str(bench.main_set), "-t", "sentiment", "-m", str(bench.distilbert),
+        bench.nlpbatch("submit", str(corpus), "-t", "sentiment", "-m", str(bench.distilbert),
                        "-o", str(out), "--chunk-size", str(chunk_size), "--wait")  # fmt: skip
         report = json.loads(Path(f"{out}.report.json").read_text())
     finally:
@@ -171,15 +177,18 @@ def submit_variant(bench: Bench, name: str, workers: list[int], chunk_size: int)
         for proc in procs:
             stop_process(proc)
         redis.stop()
-    return from_report(name, "sentiment", report, bench.lengths["sentiment"][: report["docs"]])
+    return from_report(name, "sentiment", report, bench.lengths["sentiment"][first : first + report["docs"]])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--docs", type=int, default=160, help="documents every variant runs")
+    parser.add_argument("--rounds", type=int, default=1, help="interleave the variants over this many slices")
     parser.add_argument("--corpus-docs", type=int, default=2000, help="documents in the corpus")
     parser.add_argument("--scale", type=int, default=10, help="the second corpus size, times --docs")
-    parser.add_argument("--submit-chunk", type=int, default=50, help="chunk size for the submit variants")
+    parser.add_argument(
+        "--submit-chunk", type=int, default=0, help="submit's chunk size [default: a quarter]"
+    )
     parser.add_argument("--threads", type=int, default=0, help="model threads [default: all cores]")
     parser.add_argument("--quick", action="store_true", help="a check that it all runs: no 10x run")
     parser.add_argument("--work", default=str(ROOT / "out" / "bench"))
@@ -191,9 +200,10 @@ def main() -> None:
     peaks = [bench.python("matmul", "--threads", str(bench.threads), "--n", n)["gflops"]]
     half = max(1, bench.threads // 2)
     s, e, p = "sentiment", "embed", functools.partial
-    pipe, run = p(baseline, bench), p(run_variant, bench, corpus=bench.main_set)
+    pipe, run = p(baseline, bench), p(run_variant, bench)
+    args.submit_chunk = args.submit_chunk or max(1, args.docs // args.rounds // 4)
     submit = p(submit_variant, bench, chunk_size=args.submit_chunk)
-    plan: list[tuple[str, Callable[[str], Result]]] = [
+    plan: list[tuple[str, Callable[[str, Part], Result]]] = [
         ("1 pipeline, PyTorch, default batch", p(pipe, task=s, batch_size=0, onnx=False)),
         ("2 pipeline, PyTorch, batch 32", p(pipe, task=s, batch_size=32, onnx=False)),
         ("3a optimum ORT pipeline, batch 32", p(pipe, task=s, batch_size=32, onnx=True)),
@@ -206,16 +216,28 @@ def main() -> None:
         ("embed: nlpbatch run fp32", p(run, task=e, precision="fp32")),
         ("embed: nlpbatch run int8", p(run, task=e, precision="int8")),
     ]
+    # Each round runs every variant on its own slice of the documents: a machine that
+    # slows down during the run slows every variant alike.
+    size = -(-args.docs // args.rounds)
+    parts: list[Part] = []
+    for r in range(args.rounds):
+        end = min(args.docs, (r + 1) * size)
+        parts.append((slice_corpus(bench.corpus, bench.work / f"part-{r}.jsonl", r * size, end), r * size))
     if not args.quick:
         name = f"10x corpus: nlpbatch run int8, {args.docs * args.scale} docs"
-        plan.append((name, p(run_variant, bench, task=s, precision="int8", corpus=bench.scaled_set)))
-    results = []
-    for name, fn in plan:
-        t0 = time.perf_counter()
-        results.append(fn(name))
-        print(
-            f"{name}: {results[-1].docs_per_second:.2f} docs/s ({time.perf_counter() - t0:.0f}s)", flush=True
-        )
+        plan.append((name, p(run, task=s, precision="int8")))
+    totals: dict[str, Result] = {}
+    for r, part in enumerate(parts):
+        for name, fn in plan:
+            scaled = name.startswith("10x")
+            if scaled and r:
+                continue
+            t0 = time.perf_counter()
+            result = fn(name, (bench.scaled_set, 0) if scaled else part)
+            totals[name] = totals[name].merged(result) if name in totals else result
+            took = time.perf_counter() - t0
+            print(f"round {r + 1}, {name}: {result.docs_per_second:.2f} docs/s ({took:.0f}s)", flush=True)
+    results = list(totals.values())
     peaks.append(bench.python("matmul", "--threads", str(bench.threads), "--n", n)["gflops"])
     wall = time.perf_counter() - started
     command = "make bench" if not args.quick else "python -m benchmarks.bench " + " ".join(sys.argv[1:])

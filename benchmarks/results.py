@@ -41,6 +41,23 @@ class Result:
     processes: int = 1
     threads: int = 0
 
+    def merged(self, other: Result) -> Result:
+        """This variant over both slices of the corpus."""
+        return Result(
+            self.name,
+            self.task,
+            self.docs + other.docs,
+            self.seconds + other.seconds,
+            self.tokens + other.tokens,
+            self.padded_tokens + other.padded_tokens,
+            max(self.peak_rss_mb, other.peak_rss_mb),
+            self.lengths + other.lengths,
+            self.precision,
+            self.gate,
+            max(self.processes, other.processes),
+            self.threads,
+        )
+
     @property
     def docs_per_second(self) -> float:
         return self.docs / self.seconds
@@ -157,8 +174,9 @@ documents written by `benchmarks/corpus.py`; every variant runs the same first {
 (fewer than the corpus so that the PyTorch baselines fit the 10-minute budget: rates are per
 document and per token). Model: DistilBERT-base for sequence classification from its default
 config, random weights (the same compute as trained ones), uncased BERT WordPiece vocabulary;
-`embed` rows use the packaged all-MiniLM-L6-v2. The variants run one after another in this
-one run, each in its own process; times exclude model loading (and nlpbatch's int8 gate,
+`embed` rows use the packaged all-MiniLM-L6-v2. The variants run in this one run, each in
+its own process, interleaved over {args.rounds} round(s) that each take their own slice of
+those documents (the 10x check runs once); times exclude model loading (and nlpbatch's int8 gate,
 reported apart), padding for `transformers.pipeline` is computed from its batches in input
 order. `submit` variants run a real Redis and real `nlpbatch worker` processes started by the
 bench, chunks of {args.submit_chunk} documents; their time runs from the submission to the

@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=0, help="0: the pipeline's default")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n", type=int, default=4096)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     result = pipeline_run(args) if args.kind == "pipeline" else matmul_peak(args)
     print(json.dumps(result))
