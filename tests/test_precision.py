@@ -158,3 +158,12 @@ def test_ner_and_qa_gates_compare_spans_on_the_jobs_own_documents(
         assert result.metric == "span_agreement" and result.docs == 16
         assert result.value is not None and 0.0 <= result.value <= 1.0
         assert result.precision == ("int8" if result.value >= 0.99 else "fp32")
+
+
+def test_the_generate_gate_compares_the_generated_texts(tiny_gpt2: Path, settings: Settings) -> None:
+    engine.configure(settings, threads=1, backend="onnx")
+    docs = [{"id": i, "text": t} for i, t in enumerate(mixed_texts(6, seed=10))]
+    result = run_gate("generate", str(tiny_gpt2), {"max_new_tokens": 4}, docs, requested="int8")
+    assert result.metric == "text_agreement" and result.docs == 6
+    assert result.value is not None and result.value in {i / 6 for i in range(7)}
+    assert result.precision == ("int8" if result.passed else "fp32")

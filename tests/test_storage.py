@@ -49,7 +49,8 @@ def test_run_reads_a_folder_url_and_writes_a_url_output_in_input_order(
     records = list(read_records("memory://out/s.jsonl"))
     assert [r["id"] for r in records] == ["a1", "a2", "memory://corpus/sub/b.jsonl:1"]
     assert all(r["label"] in {"POSITIVE", "NEGATIVE"} for r in records)
-    assert memfs.ls("/out", detail=False) == ["/out/s.jsonl"]  # no temporary object left behind
+    # No temporary object left behind; the job report sits beside the output.
+    assert sorted(memfs.ls("/out", detail=False)) == ["/out/s.jsonl", "/out/s.jsonl.report.json"]
 
 
 def test_parquet_inputs_and_outputs_work_on_urls(memfs: fsspec.AbstractFileSystem, tiny_bert: Path) -> None:

@@ -106,6 +106,10 @@ COMPARISONS: dict[str, Comparison] = {
     "zero-shot": Comparison("label_agreement", top_label_agreement, 0.99),
     "fill-mask": Comparison("token_agreement", field_agreement("token"), 0.99),
     "similarity": Comparison("score_within_0.02", score_agreement, 0.99),
+    # Decoding amplifies small differences: only the same text counts as agreement.
+    "summarize": Comparison("text_agreement", field_agreement("summary_text"), 0.99),
+    "translate": Comparison("text_agreement", field_agreement("translation_text"), 0.99),
+    "generate": Comparison("text_agreement", field_agreement("generated_text"), 0.99),
 }
 
 

@@ -116,7 +116,11 @@ def test_a_worker_writes_parts_and_the_merged_output_through_a_storage_url(
     )
     status = job.wait(timeout=120)
     assert status.chunks_done == 3 and status.docs_done == 7
-    assert [p.name for p in (shared / "out").iterdir()] == ["sentiment.parquet"]  # parts merged, removed
+    # Parts merged and removed; the job report sits beside the output.
+    assert sorted(p.name for p in (shared / "out").iterdir()) == [
+        "sentiment.parquet",
+        "sentiment.parquet.report.json",
+    ]
     ids = [r["id"] for r in job.results()]
     assert ids == [f"d{i}" for i in range(7)]
 
@@ -235,5 +239,5 @@ def test_beat_fires_an_entry_on_its_cron_and_the_next_firing_finds_nothing_new(
     finally:
         proc.terminate()
         proc.wait(30)
-    outputs = list((tmp_path / "out").iterdir())
+    outputs = [p for p in (tmp_path / "out").iterdir() if not p.name.endswith(".report.json")]
     assert len(outputs) == 1 and len(list(read_records(outputs[0]))) == 7
