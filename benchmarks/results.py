@@ -179,9 +179,9 @@ its own process, interleaved over {args.rounds} round(s) that each take their ow
 those documents (the 10x check runs once); times exclude model loading (and nlpbatch's int8 gate,
 reported apart), padding for `transformers.pipeline` is computed from its batches in input
 order. `submit` variants run a real Redis and real `nlpbatch worker` processes started by the
-bench, chunks of {args.submit_chunk} documents; their time runs from the submission to the
-last chunk. GFLOP/s count useful model FLOPs only (no padding), against onnxruntime's own
-fp32 MatMul on 4096 x 4096 matrices: {", ".join(f"{p:.1f}" for p in peaks)} GFLOP/s
+bench, chunks of {args.submit_chunk} documents; their time runs from when a worker began the
+first chunk to the last chunk done. GFLOP/s count useful model FLOPs only (no padding),
+against onnxruntime's own fp32 MatMul on 4096 x 4096 matrices: {", ".join(f"{p:.1f}" for p in peaks)} GFLOP/s
 (before and after the variants; the higher is the peak). int8 rows do the same work in
 int8 arithmetic, so their GFLOP/s are not set against the fp32 peak.
 

@@ -75,10 +75,12 @@ def distributed_report(
 ) -> dict[str, Any]:
     """The report of a submitted job, from its Redis state and what each worker process recorded.
 
-    Its time runs from the submission to the last chunk done, as the user waits it.
+    Its time runs from when a worker began the job's first chunk (or, if unknown, from the
+    submission) to the last chunk done, as `nlpbatch status` counts its rate.
     """
     manifest = status.manifest
-    seconds = max(status.updated - status.created, 1e-9)
+    began = getattr(status, "started", None) or status.created
+    seconds = max(status.updated - began, 1e-9)
     infos = list(workers.values())
     return {
         "output": manifest.get("output"),
