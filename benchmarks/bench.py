@@ -182,7 +182,7 @@ def submit_variant(bench: Bench, name: str, part: Part, workers: list[int], chun
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--docs", type=int, default=160, help="documents every variant runs")
+    parser.add_argument("--docs", type=int, default=240, help="documents every variant runs")
     parser.add_argument("--rounds", type=int, default=1, help="interleave the variants over this many slices")
     parser.add_argument("--corpus-docs", type=int, default=2000, help="documents in the corpus")
     parser.add_argument("--scale", type=int, default=10, help="the second corpus size, times --docs")
