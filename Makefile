@@ -32,7 +32,7 @@ test: lint
 	$(BIN)/python -m pytest -m "not slow and not gpu" -q
 
 # Throughput against transformers and optimum pipelines: benchmarks/results/RESULTS.md and
-# throughput.png. Needs a quiet machine: about 10 minutes on 2 cores.
+# throughput.png. Needs a quiet machine; sized to finish within 10 minutes on 2 cores.
 bench: install
 	$(PIP) install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks.bench
