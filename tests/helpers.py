@@ -198,3 +198,18 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeo
         except ProcessLookupError:
             pass
         proc.wait()
+
+
+def run_fields(task: str, model: Path | str, rows: list[dict], **params: object) -> list[dict]:
+    """One chunk through the engine, as a worker runs it; documents get ids 0, 1, 2, ..."""
+    from nlpbatch.schema import ChunkMessage
+    from worker import engine
+
+    docs = [{"id": i, **row} for i, row in enumerate(rows)]
+    msg = ChunkMessage(job_id="t", index=0, task=task, model=str(model), docs=docs, params=params)
+    return engine.run_chunk(msg)
+
+
+def run_texts(task: str, model: Path | str, texts: list[str], **params: object) -> list[dict]:
+    """`run_fields` for plain texts."""
+    return run_fields(task, model, [{"text": t} for t in texts], **params)

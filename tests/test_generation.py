@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from nlpbatch.errors import InvalidParameter
-from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
+from tests.helpers import run_texts
 from worker import engine
 
 TEXTS = [
@@ -29,10 +29,7 @@ def _engine(settings: Settings) -> None:
     engine.configure(settings, threads=1, backend="onnx")
 
 
-def run(task: str, model: Path | str, texts: list[str], **params: object) -> list[dict]:
-    docs = [{"id": i, "text": t} for i, t in enumerate(texts)]
-    msg = ChunkMessage(job_id="t", index=0, task=task, model=str(model), docs=docs, params=params)
-    return engine.run_chunk(msg)
+run = run_texts
 
 
 @pytest.mark.parametrize("num_beams", [1, 3])

@@ -9,6 +9,7 @@ import pytest
 
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
+from tests.helpers import run_texts
 from worker import engine
 from worker.pipelines.base import plan_batches
 
@@ -28,10 +29,7 @@ def _engine(settings: Settings) -> None:
     engine.configure(settings, threads=1, backend="onnx")
 
 
-def run(task: str, model: Path | str, texts: list[str], **params: object) -> list[dict]:
-    docs = [{"id": i, "text": t} for i, t in enumerate(texts)]
-    msg = ChunkMessage(job_id="t", index=0, task=task, model=str(model), docs=docs, params=params)
-    return engine.run_chunk(msg)
+run = run_texts
 
 
 @pytest.mark.parametrize("arch", ["tiny_bert", "tiny_distilbert"])

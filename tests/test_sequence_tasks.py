@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from tests.encoder_models import NLI_LABELS, assert_same
+from tests.helpers import run_fields
 from worker import engine
 
 ARCHS = ["bert", "distilbert"]
@@ -29,10 +29,7 @@ def _engine(settings: Settings) -> None:
     engine.configure(settings, threads=1, backend="onnx")
 
 
-def run(task: str, model: Path | str, docs: list[dict], **params: object) -> list[dict]:
-    docs = [{"id": i, **d} for i, d in enumerate(docs)]
-    msg = ChunkMessage(job_id="t", index=0, task=task, model=str(model), docs=docs, params=params)
-    return engine.run_chunk(msg)
+run = run_fields
 
 
 def hf(task: str, model: Path):  # type: ignore[no-untyped-def]
