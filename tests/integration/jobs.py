@@ -8,7 +8,12 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from nlpbatch.broker import PROCESS_CHUNK, make_celery
+from nlpbatch.jobstore import JobStore
+from nlpbatch.schema import ChunkMessage
+from nlpbatch.settings import Settings
 from nlpbatch.sinks import parts_dir, read_records
 from tests.helpers import nlpbatch_cmd
 
@@ -50,6 +55,25 @@ def submit(env: dict[str, str], corpus: Path, model: Path, output: Path, *extra:
     result = cli(env, *args)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[0]
+
+
+def queue_messages(
+    broker_url: str, job_spec: Any, messages: list[ChunkMessage], total: int, countdown: float | None = None
+) -> str:
+    """Queue `messages` as the chunks of a new job of `total` chunks, as `submit` would.
+
+    `countdown` sends them as a retry does: a worker holds them until that many seconds pass.
+    Returns the job id.
+    """
+    settings = Settings(broker_url=broker_url)
+    store = JobStore.from_url(broker_url)
+    job_id = messages[0].job_id
+    store.create(job_id, job_spec.manifest(job_id))
+    app = make_celery(settings)
+    for msg in messages:
+        app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue, countdown=countdown)
+    store.set_total(job_id, total)
+    return job_id
 
 
 def assert_one_record_each(output: Path, ids: list[str]) -> list[dict]:

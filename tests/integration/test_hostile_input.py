@@ -21,14 +21,21 @@ from click.testing import CliRunner
 
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.jobs import new_job_id
-from nlpbatch.jobstore import JobStore
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from nlpbatch.sinks import read_records
 from producer.cli import main
 from producer.job import prepare_job
 from tests.helpers import RedisServer, start_worker, stop_process, wait_for_log
-from tests.integration.jobs import assert_one_record_each, cli, job_env, make_corpus, submit, wait_until
+from tests.integration.jobs import (
+    assert_one_record_each,
+    cli,
+    job_env,
+    make_corpus,
+    queue_messages,
+    submit,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -133,14 +140,7 @@ def test_every_line_of_a_hostile_corpus_yields_exactly_one_record_through_a_work
 
 def run_messages(worker: Worker, job_spec: Any, messages: list[ChunkMessage], total: int) -> str:
     """Send `messages` for a new job of `total` chunks and wait for it; returns the job id."""
-    settings = Settings(broker_url=worker.url)
-    store = JobStore.from_url(worker.url)
-    job_id = messages[0].job_id
-    store.create(job_id, job_spec.manifest(job_id))
-    app = make_celery(settings)
-    for msg in messages:
-        app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue)
-    store.set_total(job_id, total)
+    job_id = queue_messages(worker.url, job_spec, messages, total)
     waited = cli(worker.env, "wait", job_id, "--timeout", "60")
     assert waited.returncode == 0, waited.stdout + waited.stderr
     return job_id

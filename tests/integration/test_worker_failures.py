@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from nlpbatch.jobs import new_job_id
+from producer.job import prepare_job
 from tests.helpers import RedisServer, nlpbatch_cmd, start_worker, stop_process, wait_for_log
 from tests.integration.jobs import (
     DELAY,
@@ -18,6 +20,7 @@ from tests.integration.jobs import (
     job_env,
     make_corpus,
     parts_written,
+    queue_messages,
     submit,
     wait_until,
 )
@@ -79,6 +82,40 @@ def test_sigterm_lets_a_worker_finish_its_chunk_before_it_exits(
     waited = cli(env, "wait", job, "--timeout", "5")
     assert waited.returncode == 0, waited.stdout + waited.stderr
     assert_one_record_each(out, ids)
+
+
+def test_sigterm_puts_back_a_chunk_the_worker_holds_for_a_later_retry(
+    server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    """A retried chunk waits out its backoff on the worker that received it, unacknowledged."""
+    env = job_env(server.url, session_home)
+    ids = make_corpus(tmp_path / "corpus.jsonl", 10)
+    out = tmp_path / "out.jsonl"
+    job = prepare_job(
+        task="sentiment",
+        model=str(tiny_bert),
+        inputs=[str(tmp_path / "corpus.jsonl")],
+        output=str(out),
+    )
+    logs = [tmp_path / "stopped.log", tmp_path / "next.log"]
+    stopped = start_worker(env, logs[0])
+    try:
+        wait_for_log(logs[0], "ready.")
+        job_id = queue_messages(server.url, job, list(job.messages(new_job_id())), 1, countdown=12)
+        wait_for_log(logs[0], "received")
+        os.kill(stopped.pid, signal.SIGTERM)
+        assert stopped.wait(10) == 0  # long before the chunk was due: it never ran here
+    finally:
+        stop_process(stopped, signal.SIGKILL)
+    assert "succeeded" not in logs[0].read_text()
+    assert redis.Redis.from_url(server.url).llen("nlpbatch") == 1
+    following = start_worker(env, logs[1])
+    try:
+        waited = cli(env, "wait", job_id, "--timeout", "60")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert_one_record_each(out, ids)
+    finally:
+        stop_process(following)
 
 
 def test_resume_after_redis_lost_all_state_queues_only_the_missing_chunks(
