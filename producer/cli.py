@@ -304,6 +304,15 @@ def wait(
     default=None,
     help="Serve Prometheus metrics on this port [env NLPBATCH_METRICS_PORT; default: off].",
 )
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    envvar="NLPBATCH_SHUTDOWN_TIMEOUT",
+    default=20.0,
+    show_default=True,
+    help="Seconds after SIGTERM to finish the chunks in hand before returning them to the queue "
+    "(0: wait however long they take) [env NLPBATCH_SHUTDOWN_TIMEOUT].",
+)
 @click.pass_context
 @handle_errors
 def worker(
@@ -315,6 +324,7 @@ def worker(
     loglevel: str,
     name: str | None,
     metrics_port: int | None,
+    shutdown_timeout: float,
 ) -> None:
     """Start a Celery worker that processes queued chunks."""
     from worker.main import run_worker
@@ -331,6 +341,7 @@ def worker(
         name=name,
         metrics_port=metrics_port,
         log_format=ctx.obj["log_format"],
+        shutdown_timeout=shutdown_timeout,
     )
 
 

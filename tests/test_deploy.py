@@ -182,3 +182,27 @@ def test_the_example_schedules_are_valid_schedule_files(tmp_path: Path) -> None:
     for path in (DEPLOY / "schedule.toml", tmp_path / "schedule.toml"):
         config = load_config(path)
         assert [e.task for e in config.entries.values()] == ["sentiment"], path
+
+
+def test_workers_return_their_chunks_to_the_queue_before_the_supervisor_kills_them() -> None:
+    """NLPBATCH_SHUTDOWN_TIMEOUT is below each supervisor's grace period between SIGTERM and SIGKILL."""
+    objects = k8s_objects()
+    k8s_timeout = float(objects[("ConfigMap", "nlpbatch-env")]["data"]["NLPBATCH_SHUTDOWN_TIMEOUT"])
+    pod = objects[("Deployment", "nlpbatch-worker")]["spec"]["template"]["spec"]
+    assert 0 < k8s_timeout < pod["terminationGracePeriodSeconds"]
+
+    services = compose()["services"]
+    compose_timeout = float(services["worker"]["environment"]["NLPBATCH_SHUTDOWN_TIMEOUT"])
+    grace = services["worker"]["stop_grace_period"]
+    assert grace.endswith("m")
+    assert 0 < compose_timeout < 60 * int(grace[:-1])
+
+    unit = (DEPLOY / "systemd" / "nlpbatch-worker@.service").read_text()
+    settings = dict(
+        item.split("=", 1)
+        for line in unit.splitlines()
+        if line.startswith("Environment=")
+        for item in line.removeprefix("Environment=").split()
+    )
+    stop = next(line for line in unit.splitlines() if line.startswith("TimeoutStopSec="))
+    assert 0 < float(settings["NLPBATCH_SHUTDOWN_TIMEOUT"]) < int(stop.split("=")[1])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 from typing import Any
 
-from celery.signals import setup_logging, worker_process_init
+from celery.signals import setup_logging, worker_process_init, worker_shutting_down
 
 from nlpbatch.broker import make_celery
 from nlpbatch.settings import Settings, redact_url
@@ -15,6 +17,10 @@ from worker import engine, metrics
 from worker.tasks import register
 
 log = logging.getLogger("nlpbatch.worker")
+
+# Seconds a stopping worker gives its chunks before it hands them back to the queue. Below
+# the 30 s that Kubernetes allows by default; deploy/ raises both for long chunks.
+DEFAULT_SHUTDOWN_TIMEOUT = 20.0
 
 
 def run_worker(
@@ -27,6 +33,7 @@ def run_worker(
     name: str | None = None,
     metrics_port: int | None = None,
     log_format: str = "text",
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
 ) -> None:
     """Run a worker until it is stopped. Each child process gets `threads` model threads.
 
@@ -53,6 +60,8 @@ def run_worker(
         engine.configure(settings, threads=threads, backend=backend)
 
     worker_process_init.connect(init_child, weak=False)
+    if shutdown_timeout > 0:
+        _bound_warm_shutdown(shutdown_timeout)
     engine.configure(settings, threads=threads, backend=backend)  # for the solo pool
     node = name or f"nlpbatch-{os.getpid()}@{socket.gethostname()}"
     log.info(
@@ -86,3 +95,28 @@ def _keep_json_logs(loglevel: str) -> None:
         logging.getLogger().setLevel(loglevel.upper())
 
     setup_logging.connect(keep, weak=False)
+
+
+def _bound_warm_shutdown(timeout: float) -> None:
+    """After SIGTERM, give the chunks in hand `timeout` seconds, then put them back in the queue.
+
+    Celery's SIGTERM (warm shutdown) waits for running tasks however long they take, so a
+    supervisor's SIGKILL would end a long chunk, which then waits out the visibility timeout
+    before another worker gets it. When the time is up this sends the worker its own SIGQUIT,
+    Celery's cold shutdown: the children are stopped and, as every chunk is acknowledged only
+    once it is done, Redis hands the unfinished chunks to the next worker at once.
+    """
+
+    def on_shutting_down(how: str = "", **_: Any) -> None:
+        if how != "Warm":
+            return
+        timer = threading.Timer(timeout, _return_chunks, args=(timeout,))
+        timer.daemon = True  # a worker that finishes sooner exits without waiting for it
+        timer.start()
+
+    worker_shutting_down.connect(on_shutting_down, weak=False)
+
+
+def _return_chunks(timeout: float) -> None:
+    log.warning("chunks still running %.0f s after SIGTERM: returning them to the queue", timeout)
+    os.kill(os.getpid(), signal.SIGQUIT)

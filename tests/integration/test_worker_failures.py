@@ -84,6 +84,35 @@ def test_sigterm_lets_a_worker_finish_its_chunk_before_it_exits(
     assert_one_record_each(out, ids)
 
 
+def test_sigterm_returns_a_chunk_that_outlasts_the_shutdown_timeout_to_the_queue_at_once(
+    server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    # The default visibility timeout (an hour): the chunk can only come back because the
+    # stopping worker returned it.
+    env = job_env(server.url, session_home)
+    ids = make_corpus(tmp_path / "corpus.jsonl", 10)
+    out = tmp_path / "out.jsonl"
+    logs = [tmp_path / "stopped.log", tmp_path / "next.log"]
+    stopped = start_worker({**env, DELAY: "300", "NLPBATCH_SHUTDOWN_TIMEOUT": "2"}, logs[0])
+    try:
+        wait_for_log(logs[0], "ready.")
+        job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
+        wait_for_log(logs[0], "received")
+        os.kill(stopped.pid, signal.SIGTERM)
+        stopped.wait(60)
+    finally:
+        stop_process(stopped, signal.SIGKILL)
+    assert "returning them to the queue" in logs[0].read_text()
+    assert redis.Redis.from_url(server.url).llen("nlpbatch") == 1
+    following = start_worker(env, logs[1])
+    try:
+        waited = cli(env, "wait", job, "--timeout", "60")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert_one_record_each(out, ids)
+    finally:
+        stop_process(following)
+
+
 def test_sigterm_puts_back_a_chunk_the_worker_holds_for_a_later_retry(
     server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
