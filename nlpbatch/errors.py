@@ -12,7 +12,8 @@ NlpbatchError
 │   └── MessageError          a chunk message that does not decode
 └── TransientError            retried with backoff
     ├── ModelLoadError
-    └── BrokerError
+    ├── BrokerError
+    └── StorageError          a chunk's results could not be written this time
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ class ModelLoadError(TransientError):
 
 class BrokerError(TransientError):
     """Redis or the Celery broker could not be reached."""
+
+
+class StorageError(TransientError):
+    """A chunk's results could not be written: a full disk, a mount or a bucket not reachable."""
 
 
 def error_info(exc: BaseException) -> dict[str, str]:

@@ -161,3 +161,71 @@ def test_a_message_naming_a_model_that_does_not_exist_gets_error_records(
     assert result["errors"] == 2
     records = list(read_records(part_path(out, 0)))
     assert [r["error"]["type"] for r in records] == ["UnknownModel", "UnknownModel"]
+
+
+def test_a_job_store_call_waits_for_redis_with_growing_jittered_pauses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from worker import tasks
+
+    pauses: list[float] = []
+    monkeypatch.setattr(tasks.time, "sleep", pauses.append)
+    failures = iter([redis.ConnectionError("refused")] * 6)
+
+    def mark_done() -> str:
+        failure = next(failures, None)
+        if failure:
+            raise failure
+        return "counted"
+
+    assert tasks.with_redis(mark_done, "job j chunk 0", patience=600) == "counted"
+    assert len(pauses) == 6
+    assert all(0.2 <= p <= min(30, 0.5 * 2**n) or p == 0.2 for n, p in enumerate(pauses))
+    later = [tasks.with_redis(lambda: 1, "x") for _ in range(3)]  # reachable: no pause at all
+    assert later == [1, 1, 1] and len(pauses) == 6
+
+
+def test_a_job_store_call_gives_up_with_a_broker_error_once_its_patience_is_spent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nlpbatch.errors import BrokerError
+    from worker import tasks
+
+    clock = [0.0]
+    monkeypatch.setattr(tasks.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(tasks.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+
+    def down() -> None:
+        raise redis.ConnectionError("refused")
+
+    with pytest.raises(BrokerError, match="unreachable for 60 s"):
+        tasks.with_redis(down, "job j chunk 0", patience=60)
+    assert 30 < clock[0] <= 60
+
+
+def test_results_that_cannot_be_written_are_a_transient_storage_error_and_the_chunk_is_not_counted(
+    broker_url: str, tiny_bert: Path, tmp_path: Path
+) -> None:
+    from nlpbatch.errors import StorageError, TransientError
+    from nlpbatch.sinks import read_records
+    from producer.job import prepare_job
+    from worker.tasks import handle_chunk
+
+    out = tmp_path / "out.jsonl"
+    make_corpus(tmp_path / "corpus.jsonl", 2)
+    job = prepare_job(
+        task="sentiment", model=str(tiny_bert), inputs=[str(tmp_path / "corpus.jsonl")], output=str(out)
+    )
+    store = JobStore.from_url(broker_url)
+    store.create("j2", job.manifest("j2"))
+    store.set_total("j2", 1)
+    Path(f"{out}.parts").write_text("in the way\n")  # as a full disk or a lost mount would fail
+    with pytest.raises(StorageError, match="cannot write the results of chunk 0") as failed:
+        handle_chunk(chunk(str(out), str(tiny_bert)), store)
+    assert isinstance(failed.value, TransientError)  # so the worker retries it
+    status = store.status("j2")
+    assert status is not None and status.chunks_done == 0
+
+    Path(f"{out}.parts").unlink()  # the mount is back: the retry writes and counts the chunk
+    assert handle_chunk(chunk(str(out), str(tiny_bert)), store)["docs"] == 2
+    assert [r["id"] for r in read_records(out)] == ["a", "b"]  # the job's only chunk: merged

@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from celery import Celery, Task
+from celery.exceptions import Reject
 from celery.utils.time import get_exponential_backoff_interval
 
 from nlpbatch import storage
 from nlpbatch.broker import PROCESS_CHUNK
-from nlpbatch.errors import BrokerError, MessageError, OutputError, PermanentError, TransientError, error_info
+from nlpbatch.errors import (
+    BrokerError,
+    MessageError,
+    OutputError,
+    PermanentError,
+    StorageError,
+    TransientError,
+    error_info,
+)
 from nlpbatch.jobs import finalize
 from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.report import peak_rss_mb
@@ -26,8 +37,13 @@ from nlpbatch.sinks import dumps, output_format, write_part
 from worker import engine, metrics
 
 log = logging.getLogger("nlpbatch.worker")
+T = TypeVar("T")
 
 MAX_RETRIES = 8
+# Seconds a chunk waits, in hand, for a Redis that has gone away before it gives up and is
+# retried later: a restart with AOF, a failover or a network blip is over well before this.
+REDIS_PATIENCE_ENV = "NLPBATCH_REDIS_PATIENCE"
+REDIS_PATIENCE = 120.0
 # Test hook, for the failure tests only: seconds each chunk waits before it is processed,
 # so that a test can kill or stop a worker while it holds a chunk. Unset in production.
 SLOW_CHUNK_ENV = "NLPBATCH_TEST_CHUNK_DELAY"
@@ -36,6 +52,29 @@ SLOW_CHUNK_ENV = "NLPBATCH_TEST_CHUNK_DELAY"
 def retry_delay(retries: int, *, factor: float = 2, maximum: float = 300) -> int:
     """Seconds before retry number `retries` + 1: exponential, capped, with full jitter."""
     return int(get_exponential_backoff_interval(factor, retries, maximum, full_jitter=True))
+
+
+def with_redis(call: Callable[[], T], what: str, patience: float | None = None) -> T:
+    """`call()`, tried again with exponential backoff and full jitter while Redis is unreachable.
+
+    The chunk's work is kept meanwhile, so a Redis restart costs a wait, not the chunk. After
+    `patience` seconds (NLPBATCH_REDIS_PATIENCE, 120 by default) it raises BrokerError, and
+    the chunk is retried through Celery.
+    """
+    if patience is None:
+        patience = float(os.environ.get(REDIS_PATIENCE_ENV) or REDIS_PATIENCE)
+    deadline = time.monotonic() + patience
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            delay = max(0.2, random.uniform(0, min(30.0, 0.5 * 2**attempt)))
+            if time.monotonic() + delay > deadline:
+                raise BrokerError(f"job store unreachable for {patience:.0f} s: {exc}") from exc
+            log.warning("%s: Redis unreachable (%s); trying again in %.1f s", what, exc, delay)
+            time.sleep(delay)
+            attempt += 1
 
 
 def check_message(msg: ChunkMessage) -> None:
@@ -78,7 +117,8 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
 
     The chunk's records are written to its part file before the chunk is counted, so a
     worker killed at any point leaves either nothing or a complete part, and the message
-    (acknowledged only on return) is delivered again.
+    (acknowledged only on return) is delivered again. Redis failing at any step is a
+    BrokerError, and the results not being written a StorageError: both are retried.
     """
     try:
         msg = ChunkMessage.decode(message)
@@ -88,46 +128,57 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
         metrics.count_error(exc, "chunk")
         return {"dropped": str(exc)}
     try:
-        status = store.status(msg.job_id)
+        return _process(msg, store)
     except redis.RedisError as exc:
         raise BrokerError(f"job store unreachable: {exc}") from exc
+
+
+def _process(msg: ChunkMessage, store: JobStore) -> dict[str, Any]:
+    where = f"job {msg.job_id} chunk {msg.index}"
+    status = with_redis(lambda: store.status(msg.job_id), where)
     if status is not None and status.state in (JobState.CANCELLED, JobState.DONE):
         # A cancelled job stops here; a finished one already holds this chunk's records.
         return {"job_id": msg.job_id, "index": msg.index, "skipped": status.state.value}
-    log.info("job %s chunk %d: %d documents", msg.job_id, msg.index, len(msg.docs))
+    log.info("%s: %d documents", where, len(msg.docs))
     delay = float(os.environ.get(SLOW_CHUNK_ENV, "0") or 0)
     if delay:
         time.sleep(delay)
     started = time.perf_counter()
     if status is not None and status.started is None:
-        store.mark_started(msg.job_id)
+        with_redis(lambda: store.mark_started(msg.job_id), where)
     tokens, padded = engine.stats.tokens, engine.stats.padded_tokens
     records = run_records(msg)
     tokens, padded = engine.stats.tokens - tokens, engine.stats.padded_tokens - padded
     if is_redis_output(msg.output):
-        try:
-            save_chunk(store.r, msg.job_id, msg.index, [dumps(r) for r in records], ttl_of(msg.output))
-        except redis.RedisError as exc:
-            raise BrokerError(f"job store unreachable: {exc}") from exc
+        lines = [dumps(r) for r in records]
+        with_redis(lambda: save_chunk(store.r, msg.job_id, msg.index, lines, ttl_of(msg.output)), where)
     else:
-        write_part(msg.output, msg.index, records)
+        try:
+            write_part(msg.output, msg.index, records)
+        except OSError as exc:
+            raise StorageError(f"cannot write the results of chunk {msg.index}: {exc}") from exc
     metrics.observe_chunk(msg.task, records, time.perf_counter() - started)
     errors = sum(1 for r in records if "error" in r)
-    try:
-        # Before the chunk counts as done, so the report of the job's last chunk sees it.
-        store.record_worker(msg.job_id, f"{socket.gethostname()}:{os.getpid()}", _process_info(msg))
-        _, done, total = store.mark_done(msg.job_id, msg.index, len(records), errors, tokens, padded)
-        if total is not None and done >= total:
-            finalize(store, msg.job_id)
-    except redis.RedisError as exc:
-        raise BrokerError(f"job store unreachable: {exc}") from exc
+    # Before the chunk counts as done, so the report of the job's last chunk sees it.
+    worker, info = f"{socket.gethostname()}:{os.getpid()}", _process_info(msg)
+    with_redis(lambda: store.record_worker(msg.job_id, worker, info), where)
+    _, done, total = with_redis(
+        lambda: store.mark_done(msg.job_id, msg.index, len(records), errors, tokens, padded), where
+    )
+    if total is not None and done >= total:
+        with_redis(lambda: finalize(store, msg.job_id), where)
     return {"job_id": msg.job_id, "index": msg.index, "docs": len(records), "errors": errors}
+
+
+def _job_of(message: Any) -> str | None:
+    job_id = message.get("job_id") if isinstance(message, dict) else None
+    return job_id if isinstance(job_id, str) else None
 
 
 def _give_up(store: JobStore, message: Any, exc: BaseException) -> None:
     """Mark the job failed once a chunk has used all its retries, so `wait` ends."""
-    job_id = message.get("job_id") if isinstance(message, dict) else None
-    if not isinstance(job_id, str):
+    job_id = _job_of(message)
+    if job_id is None:
         return
     log.error("job %s: a chunk failed after %d retries: %s", job_id, MAX_RETRIES, exc)
     try:
@@ -172,9 +223,20 @@ def register(app: Celery, settings: Settings) -> None:
     def process_chunk(self: Task, message: dict[str, Any]) -> dict[str, Any]:
         try:
             return handle_chunk(message, get_store())
-        except TransientError as exc:
+        except Exception as exc:
+            # Anything but a permanent error (which handle_chunk turns into error records) is
+            # retried: a failed task would be acknowledged and its chunk lost from the job.
+            if not isinstance(exc, TransientError):
+                log.exception("job %s: unexpected error in a chunk, retrying", _job_of(message))
             retries = self.request.retries
             if retries >= MAX_RETRIES:
                 _give_up(get_store(), message, exc)
                 raise
-            raise self.retry(exc=exc, countdown=retry_delay(retries)) from exc
+            try:
+                raise self.retry(exc=exc, countdown=retry_delay(retries)) from exc
+            except Reject as rejected:
+                # Celery could not send the retry (Redis is down) and would drop this message.
+                # Requeue it instead; if that fails too, it stays unacknowledged in Redis and
+                # comes back after the visibility timeout.
+                log.error("job %s: cannot schedule a retry (%s); requeuing the chunk", _job_of(message), exc)
+                raise Reject(rejected.reason, requeue=True) from exc

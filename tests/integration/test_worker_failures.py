@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -206,6 +207,62 @@ def test_a_job_survives_a_restart_of_redis_with_aof_and_the_waiting_producer_rec
     finally:
         if waiter and waiter.poll() is None:
             waiter.kill()
+        stop_process(worker)
+        server.stop()
+
+
+def test_a_chunk_that_loses_redis_midway_waits_with_backoff_and_completes_once_it_is_back(
+    session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path / "redis", appendonly=True).start()
+    env = job_env(server.url, session_home)
+    ids = make_corpus(tmp_path / "corpus.jsonl", 10)
+    out = tmp_path / "out.jsonl"
+    log = tmp_path / "worker.log"
+    worker = start_worker({**env, DELAY: "2"}, log)
+    try:
+        wait_for_log(log, "ready.")
+        job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
+        wait_for_log(log, "chunk 0: 10 documents")  # the chunk has started: it read the job's state
+        server.stop()
+        time.sleep(8)  # the chunk wakes up to a Redis that is gone, and cannot count itself
+        server.start()
+        waited = cli(env, "wait", job, "--timeout", "90")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert_one_record_each(out, ids)
+        # The chunk kept its work and waited for Redis, trying again with growing pauses.
+        waits = [line for line in log.read_text().splitlines() if "Redis unreachable" in line]
+        assert len(waits) >= 2, log.read_text()[-3000:]
+        assert "succeeded" in log.read_text()
+    finally:
+        stop_process(worker)
+        server.stop()
+
+
+def test_a_chunk_that_cannot_reach_redis_or_schedule_its_retry_is_not_dropped(
+    session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    """Redis stays away longer than a chunk waits, so not even the retry can be sent.
+
+    Celery drops a message whose retry it cannot send; the chunk must come back instead.
+    """
+    server = RedisServer(tmp_path / "redis", appendonly=True).start()
+    env = job_env(server.url, session_home, NLPBATCH_VISIBILITY_TIMEOUT="5", NLPBATCH_REDIS_PATIENCE="1")
+    ids = make_corpus(tmp_path / "corpus.jsonl", 10)
+    out = tmp_path / "out.jsonl"
+    log = tmp_path / "worker.log"
+    worker = start_worker({**env, DELAY: "2"}, log)
+    try:
+        wait_for_log(log, "ready.")
+        job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
+        wait_for_log(log, "chunk 0: 10 documents")
+        server.stop()
+        wait_for_log(log, "cannot schedule a retry", timeout=120)
+        server.start()
+        waited = cli(env, "wait", job, "--timeout", "90")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert_one_record_each(out, ids)
+    finally:
         stop_process(worker)
         server.stop()
 
