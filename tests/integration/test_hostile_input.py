@@ -138,6 +138,55 @@ def test_every_line_of_a_hostile_corpus_yields_exactly_one_record_through_a_work
             assert message in record["error"]["message"], record
 
 
+def test_a_document_the_model_fails_on_gets_an_error_record_and_its_batch_the_results(
+    worker: Worker, tiny_bert: Path, tmp_path: Path
+) -> None:
+    """A real model-side failure: a tokenizer given tokens that the model's embeddings lack."""
+    from transformers import AutoTokenizer
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)
+    vocab_size = json.loads((model / "config.json").read_text())["vocab_size"]
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    new_words = [f"neologism{i}" for i in range(vocab_size - len(tokenizer) + 1)]
+    tokenizer.add_tokens(new_words)  # as when a fine-tune adds tokens but never resizes the model
+    tokenizer.save_pretrained(model)
+    poison = f"i love this {new_words[-1]} film"
+    assert max(tokenizer(poison)["input_ids"]) >= vocab_size
+
+    texts = ["great movie", "bad battery", poison, "it is ok", "i love it", "boring film", "fast", "fine"]
+    rows = [{"id": f"doc{i}", "text": t} for i, t in enumerate(texts)]
+    (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    clean = [r for r in rows if r["text"] != poison]
+    (tmp_path / "clean.jsonl").write_text("".join(json.dumps(r) + "\n" for r in clean))
+
+    out = tmp_path / "out.jsonl"
+    job = submit(worker.env, tmp_path / "corpus.jsonl", model, out)  # one chunk, one batch
+    waited = cli(worker.env, "wait", job, "--timeout", "120")
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    records = list(read_records(out))
+    assert [r["id"] for r in records] == [r["id"] for r in rows]
+    assert "out of data bounds" in records[2]["error"]["message"], records[2]
+    assert "1 errors" in waited.stdout
+
+    ran = cli(
+        worker.env,
+        "run",
+        str(tmp_path / "clean.jsonl"),
+        "-t",
+        "sentiment",
+        "-m",
+        str(model),
+        "-o",
+        str(tmp_path / "clean-out.jsonl"),
+    )
+    assert ran.returncode == 0, ran.stderr
+    alone = {r["id"]: r for r in read_records(tmp_path / "clean-out.jsonl")}
+    for record in records[:2] + records[3:]:
+        assert record["label"] == alone[record["id"]]["label"]
+        assert abs(record["score"] - alone[record["id"]]["score"]) < 1e-5
+
+
 def run_messages(worker: Worker, job_spec: Any, messages: list[ChunkMessage], total: int) -> str:
     """Send `messages` for a new job of `total` chunks and wait for it; returns the job id."""
     job_id = queue_messages(worker.url, job_spec, messages, total)
