@@ -267,6 +267,34 @@ def test_a_chunk_that_cannot_reach_redis_or_schedule_its_retry_is_not_dropped(
         server.stop()
 
 
+def test_a_chunk_whose_results_cannot_be_written_is_retried_until_the_storage_is_back(
+    server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    env = job_env(server.url, session_home)
+    ids = make_corpus(tmp_path / "corpus.jsonl", 10)
+    mount = tmp_path / "mount"
+    mount.mkdir()
+    out = mount / "out.jsonl"
+    log = tmp_path / "worker.log"
+    worker = start_worker({**env, DELAY: "1"}, log)
+    try:
+        wait_for_log(log, "ready.")
+        job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
+        wait_for_log(log, "received")
+        mount.rename(tmp_path / "unmounted")  # the share goes away, leaving a file in its place
+        mount.write_text("not a folder\n")
+        wait_until(lambda: log.read_text().count("Retry in") >= 2, 60, "two retries")
+        mount.unlink()
+        (tmp_path / "unmounted").rename(mount)
+        waited = cli(env, "wait", job, "--timeout", "90")
+        assert waited.returncode == 0, waited.stdout + waited.stderr
+        assert_one_record_each(out, ids)
+        retries = [line for line in log.read_text().splitlines() if "Retry in" in line]
+        assert all("StorageError" in line for line in retries), retries
+    finally:
+        stop_process(worker)
+
+
 def test_cancel_stops_the_remaining_chunks_and_writes_no_output_until_resumed(
     server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
