@@ -45,6 +45,8 @@ class JobStatus:
     started: float | None = None
     #: The job report, once the job is done (see nlpbatch.report).
     report: dict[str, Any] | None = None
+    #: Why the job failed, when a worker could say.
+    reason: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -65,6 +67,7 @@ class JobStatus:
             "updated": self.updated,
             "started": self.started,
             "report": self.report,
+            "reason": self.reason,
         }
 
 
@@ -168,7 +171,9 @@ class JobStore:
         pipe.persist(key)
         pipe.execute()
 
-    def set_state(self, job_id: str, state: JobState) -> None:
+    def set_state(self, job_id: str, state: JobState, reason: str | None = None) -> None:
+        if reason:
+            self.r.hset(self.key(job_id), "reason", reason[:2000])
         self.r.hset(self.key(job_id), mapping={"state": state.value, "updated": str(time.time())})
         if state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
             self.r.expire(self.key(job_id), FINISHED_TTL)
@@ -220,6 +225,7 @@ class JobStore:
             updated=float(data.get("updated", 0)),
             started=float(data["started"]) if data.get("started") else None,
             report=json.loads(data["report"]) if data.get("report") else None,
+            reason=data.get("reason") or None,
         )
 
     def record_worker(self, job_id: str, worker: str, info: dict[str, Any]) -> None:

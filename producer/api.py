@@ -109,7 +109,8 @@ class Job:
                 f"job {self.id} still {status.state.value} after {time.monotonic() - started:.0f}s"
             )
         if status.state is not JobState.DONE:
-            raise JobNotDone(f"job {self.id} ended {status.state.value}")
+            why = f": {status.reason}" if status.reason else ""
+            raise JobNotDone(f"job {self.id} ended {status.state.value}{why}")
         return status
 
     def results(self) -> Iterator[Record]:

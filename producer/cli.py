@@ -238,6 +238,8 @@ def _exit_for(status: JobStatus) -> None:
     from nlpbatch.report import describe
 
     click.echo(_describe(status))
+    if status.reason:
+        click.echo(f"why: {status.reason}")
     if status.report:
         click.echo(describe(status.report))
     if status.state is not JobState.DONE:

@@ -229,3 +229,24 @@ def test_results_that_cannot_be_written_are_a_transient_storage_error_and_the_ch
     Path(f"{out}.parts").unlink()  # the mount is back: the retry writes and counts the chunk
     assert handle_chunk(chunk(str(out), str(tiny_bert)), store)["docs"] == 2
     assert [r["id"] for r in read_records(out)] == ["a", "b"]  # the job's only chunk: merged
+
+
+def test_a_chunk_out_of_retries_fails_its_job_with_the_reason_and_leaves_ended_jobs_alone(
+    broker_url: str,
+) -> None:
+    from nlpbatch.errors import ModelLoadError
+    from worker.tasks import MAX_RETRIES, _give_up
+
+    store = JobStore.from_url(broker_url)
+    for job_id in ("running", "cancelled"):
+        store.create(job_id, {"output": "/tmp/x.jsonl"})
+        store.set_total(job_id, 3)
+    store.set_state("cancelled", JobState.CANCELLED)
+    for job_id in ("running", "cancelled", "unknown"):
+        _give_up(store, {"job_id": job_id, "index": 2}, ModelLoadError("no weights"))
+    running = store.status("running")
+    assert running is not None and running.state is JobState.FAILED
+    assert running.reason == f"chunk 2 failed after {MAX_RETRIES} retries: ModelLoadError: no weights"
+    cancelled = store.status("cancelled")
+    assert cancelled is not None and cancelled.state is JobState.CANCELLED and cancelled.reason is None
+    assert store.status("unknown") is None  # a stray message creates no job

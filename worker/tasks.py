@@ -126,6 +126,7 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
     except MessageError as exc:
         log.error("dropping chunk message: %s", exc)
         metrics.count_error(exc, "chunk")
+        _fail_job(store, message, f"a worker refused chunk {_index_of(message)}: {exc}")
         return {"dropped": str(exc)}
     try:
         return _process(msg, store)
@@ -175,16 +176,32 @@ def _job_of(message: Any) -> str | None:
     return job_id if isinstance(job_id, str) else None
 
 
-def _give_up(store: JobStore, message: Any, exc: BaseException) -> None:
-    """Mark the job failed once a chunk has used all its retries, so `wait` ends."""
+def _index_of(message: Any) -> str:
+    index = message.get("index") if isinstance(message, dict) else None
+    return str(index) if isinstance(index, int) else "?"
+
+
+def _fail_job(store: JobStore, message: Any, reason: str) -> None:
+    """Mark the message's job failed with `reason`, so `wait` ends and says why.
+
+    Only a job that Redis knows and that has not ended: a stray message naming no real
+    job changes nothing.
+    """
     job_id = _job_of(message)
     if job_id is None:
         return
-    log.error("job %s: a chunk failed after %d retries: %s", job_id, MAX_RETRIES, exc)
     try:
-        store.set_state(job_id, JobState.FAILED)
+        if store.state(job_id) in (JobState.QUEUING, JobState.RUNNING):
+            store.set_state(job_id, JobState.FAILED, reason)
     except redis.RedisError:
         pass  # Redis is gone too; the chunk's missing part is the record, for `resume`
+
+
+def _give_up(store: JobStore, message: Any, exc: BaseException) -> None:
+    """Mark the job failed once a chunk has used all its retries, so `wait` ends."""
+    log.error("job %s: a chunk failed after %d retries: %s", _job_of(message), MAX_RETRIES, exc)
+    reason = f"chunk {_index_of(message)} failed after {MAX_RETRIES} retries: {type(exc).__name__}: {exc}"
+    _fail_job(store, message, reason)
 
 
 def _process_info(msg: ChunkMessage) -> dict[str, Any]:

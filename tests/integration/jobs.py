@@ -58,20 +58,25 @@ def submit(env: dict[str, str], corpus: Path, model: Path, output: Path, *extra:
 
 
 def queue_messages(
-    broker_url: str, job_spec: Any, messages: list[ChunkMessage], total: int, countdown: float | None = None
+    broker_url: str,
+    job_spec: Any,
+    messages: list[ChunkMessage] | list[dict[str, Any]],
+    total: int,
+    countdown: float | None = None,
 ) -> str:
-    """Queue `messages` as the chunks of a new job of `total` chunks, as `submit` would.
+    """Queue `messages` (or their dict forms) as the chunks of a new job of `total` chunks.
 
     `countdown` sends them as a retry does: a worker holds them until that many seconds pass.
     Returns the job id.
     """
     settings = Settings(broker_url=broker_url)
     store = JobStore.from_url(broker_url)
-    job_id = messages[0].job_id
+    bodies = [m if isinstance(m, dict) else m.to_dict() for m in messages]
+    job_id = bodies[0]["job_id"]
     store.create(job_id, job_spec.manifest(job_id))
     app = make_celery(settings)
-    for msg in messages:
-        app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue, countdown=countdown)
+    for body in bodies:
+        app.send_task(PROCESS_CHUNK, args=[body], queue=settings.queue, countdown=countdown)
     store.set_total(job_id, total)
     return job_id
 

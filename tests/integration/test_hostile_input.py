@@ -235,6 +235,27 @@ def test_a_permanent_error_becomes_error_records_and_is_never_retried(
     assert not [line for line in log.splitlines() if "Retry in" in line and "UnknownTask" in line]
 
 
+def test_a_chunk_message_a_worker_cannot_read_fails_its_job_and_says_why(
+    worker: Worker, tiny_bert: Path, tmp_path: Path
+) -> None:
+    """As when a newer producer speaks a message version that the workers do not know yet."""
+    make_corpus(tmp_path / "corpus.jsonl", 5)
+    job = prepare_job(
+        task="sentiment",
+        model=str(tiny_bert),
+        inputs=[str(tmp_path / "corpus.jsonl")],
+        output=str(tmp_path / "out.jsonl"),
+    )
+    (msg,) = job.messages(new_job_id())
+    job_id = queue_messages(worker.url, job, [{**msg.to_dict(), "version": 99}], total=1)
+    waited = cli(worker.env, "wait", job_id, "--timeout", "60")
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    assert f"job {job_id}: failed" in waited.stdout
+    assert "why: a worker refused chunk 0: unsupported chunk message version 99" in waited.stdout
+    status = json.loads(cli(worker.env, "status", job_id, "--json").stdout)
+    assert status["state"] == "failed" and "version 99" in status["reason"]
+
+
 def test_a_model_that_fails_to_load_is_retried_with_backoff_until_it_loads(
     worker: Worker, tiny_bert: Path, tmp_path: Path
 ) -> None:
