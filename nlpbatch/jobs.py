@@ -49,16 +49,18 @@ def load_manifest(settings: Settings, job_id: str) -> dict[str, Any]:
     return data
 
 
-def finalize(store: JobStore, job_id: str) -> bool:
+def finalize(store: JobStore, job_id: str, owner: str | None = None) -> bool:
     """Merge the parts into the output once every chunk is done. True if this call did it.
 
     Safe to call from any number of processes at once: one takes the lock, the others
-    return False.
+    return False. Calls that pass the same `owner` share the lock, so a caller that retries
+    after losing Redis mid-merge gets it back.
     """
+    owner = owner or uuid.uuid4().hex
     status = store.status(job_id)
     if status is None or not status.complete or status.state is not JobState.RUNNING:
         return False
-    if not store.lock_finalize(job_id):
+    if not store.lock_finalize(job_id, owner):
         return False
     try:
         status = store.status(job_id)  # another process may have finished meanwhile
@@ -75,4 +77,4 @@ def finalize(store: JobStore, job_id: str) -> bool:
         log.info("job %s finished: %s", job_id, manifest["output"])
         return True
     finally:
-        store.unlock_finalize(job_id)
+        store.unlock_finalize(job_id, owner)

@@ -107,6 +107,24 @@ return 1
 """
 
 
+# SET NX, or extend the lock its owner already holds.
+_LOCK = """
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
 class JobStore:
     """Reads and writes job state under `nlpbatch:job:*` keys."""
 
@@ -115,6 +133,8 @@ class JobStore:
         self._mark = client.register_script(_MARK_DONE)
         self._start = client.register_script(_MARK_STARTED)
         self._set_total = client.register_script(_SET_TOTAL)
+        self._lock = client.register_script(_LOCK)
+        self._unlock = client.register_script(_UNLOCK)
 
     @classmethod
     def from_url(cls, url: str) -> JobStore:
@@ -245,9 +265,14 @@ class JobStore:
     def set_report(self, job_id: str, report: dict[str, Any]) -> None:
         self.r.hset(self.key(job_id), "report", json.dumps(report))
 
-    def lock_finalize(self, job_id: str, ttl: int = 600) -> bool:
-        """Take the right to merge this job's parts; only one process gets it at a time."""
-        return bool(self.r.set(self.key(job_id) + ":finalize", "1", nx=True, ex=ttl))
+    def lock_finalize(self, job_id: str, owner: str, ttl: int = 600) -> bool:
+        """Take the right to merge this job's parts; only one owner holds it at a time.
 
-    def unlock_finalize(self, job_id: str) -> None:
-        self.r.delete(self.key(job_id) + ":finalize")
+        The owner that holds it gets it again: a merge retried after Redis came back, whose
+        unlock was lost with the connection, does not wait out the lock's `ttl`.
+        """
+        return bool(self._lock(keys=[self.key(job_id) + ":finalize"], args=[owner, ttl]))
+
+    def unlock_finalize(self, job_id: str, owner: str) -> None:
+        """Release the lock if `owner` still holds it (it may have expired and passed on)."""
+        self._unlock(keys=[self.key(job_id) + ":finalize"], args=[owner])

@@ -250,3 +250,40 @@ def test_a_chunk_out_of_retries_fails_its_job_with_the_reason_and_leaves_ended_j
     cancelled = store.status("cancelled")
     assert cancelled is not None and cancelled.state is JobState.CANCELLED and cancelled.reason is None
     assert store.status("unknown") is None  # a stray message creates no job
+
+
+def test_a_merge_retried_after_redis_dropped_mid_merge_takes_its_own_lock_again(
+    broker_url: str, tiny_bert: Path, tmp_path: Path
+) -> None:
+    from nlpbatch.jobs import finalize
+    from nlpbatch.sinks import read_records, write_part
+    from producer.job import prepare_job
+
+    out = tmp_path / "out.jsonl"
+    make_corpus(tmp_path / "corpus.jsonl", 2)
+    job = prepare_job(
+        task="sentiment", model=str(tiny_bert), inputs=[str(tmp_path / "corpus.jsonl")], output=str(out)
+    )
+    store = JobStore.from_url(broker_url)
+    store.create("j3", job.manifest("j3"))
+    store.set_total("j3", 1)
+    write_part(out, 0, [{"id": "doc00000", "label": "POSITIVE"}, {"id": "doc00001", "label": "NEGATIVE"}])
+    store.mark_done("j3", 0, 2, 0)
+    # A worker took the lock, then lost Redis before it could set the state or unlock.
+    assert store.lock_finalize("j3", "worker-1")
+    assert not finalize(store, "j3")  # anyone else (`wait`, say) keeps off while it is held
+    assert finalize(store, "j3", owner="worker-1")  # the worker's retry finishes the merge
+    status = store.status("j3")
+    assert status is not None and status.state is JobState.DONE
+    assert [r["id"] for r in read_records(out)] == ["doc00000", "doc00001"]
+    assert store.lock_finalize("j3", "worker-2")  # released by its owner
+
+
+def test_only_the_owner_of_the_merge_lock_releases_it(broker_url: str) -> None:
+    store = JobStore.from_url(broker_url)
+    assert store.lock_finalize("j4", "a")
+    assert not store.lock_finalize("j4", "b")
+    store.unlock_finalize("j4", "b")
+    assert not store.lock_finalize("j4", "b")
+    store.unlock_finalize("j4", "a")
+    assert store.lock_finalize("j4", "b")

@@ -7,6 +7,7 @@ import os
 import random
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -167,7 +168,8 @@ def _process(msg: ChunkMessage, store: JobStore) -> dict[str, Any]:
         lambda: store.mark_done(msg.job_id, msg.index, len(records), errors, tokens, padded), where
     )
     if total is not None and done >= total:
-        with_redis(lambda: finalize(store, msg.job_id), where)
+        owner = uuid.uuid4().hex  # the same across retries: one merge, however often Redis drops
+        with_redis(lambda: finalize(store, msg.job_id, owner), where)
     return {"job_id": msg.job_id, "index": msg.index, "docs": len(records), "errors": errors}
 
 
