@@ -11,6 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nlpbatch import results, storage
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
@@ -36,18 +37,56 @@ class Resumption:
     already_complete: bool = False
 
 
-def written_chunks(store: JobStore, job_id: str, output: str) -> dict[int, tuple[int, int]]:
-    """(documents, errors) of each chunk whose results are written: part files, or Redis results."""
-    counts = {}
+@dataclass(frozen=True)
+class Written:
+    """One chunk's results as written: its documents' ids, in order, and how many are errors."""
+
+    ids: list[Any]
+    errors: int
+
+    @classmethod
+    def of(cls, records: list[dict[str, Any]]) -> Written:
+        return cls([r.get("id") for r in records], sum(1 for r in records if "error" in r))
+
+
+def written_chunks(store: JobStore, job_id: str, output: str) -> dict[int, Written]:
+    """Each chunk whose results are written (part files, or Redis results), by chunk index."""
     if results.is_redis_output(output):
+        written = {}
         for field, text in store.r.hgetall(results.key(job_id)).items():
             lines = [json.loads(line) for line in str(text).splitlines() if line.strip()]
-            counts[int(field)] = (len(lines), sum(1 for r in lines if "error" in r))
-        return counts
-    for index in done_parts(output):
-        records = list(read_records(part_location(output, index)))
-        counts[index] = (len(records), sum(1 for r in records if "error" in r))
-    return counts
+            written[int(field)] = Written.of(lines)
+        return written
+    return {i: Written.of(list(read_records(part_location(output, i)))) for i in done_parts(output)}
+
+
+def check_inputs_unchanged(job: JobSpec, job_id: str, written: dict[int, Written]) -> None:
+    """InputError unless the inputs, cut again, give each written chunk the same documents.
+
+    Resuming over inputs that gained, lost or reordered lines since the job was submitted
+    would shift documents between chunks, so the output would double some and miss others.
+    Reads the inputs only as far as the last written chunk.
+    """
+    if not written:
+        return
+    last = max(written)
+    seen = set()
+    for msg in job.messages(job_id):
+        if msg.index > last:
+            break
+        if msg.index in written:
+            seen.add(msg.index)
+            if [d.get("id") for d in msg.docs] != written[msg.index].ids:
+                raise InputError(
+                    f"the inputs of job {job_id} changed since it was submitted: chunk {msg.index} "
+                    "no longer holds the documents whose results are written. Submit a new job."
+                )
+    if seen != set(written):
+        missing = min(set(written) - seen)
+        raise InputError(
+            f"the inputs of job {job_id} changed since it was submitted: they are too short "
+            f"for chunk {missing}, whose results are written. Submit a new job."
+        )
 
 
 def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = 64) -> Resumption:
@@ -64,12 +103,13 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = 64) -> R
     output = manifest["output"]
     if status is not None and status.state is JobState.DONE:
         return Resumption(job_id, status.chunks_total or 0, 0, False, already_complete=True)
-    counts = written_chunks(store, job_id, output)
-    written = set(counts)
+    chunks = written_chunks(store, job_id, output)
+    written = set(chunks)
     if status is None and not written and _merged(output):
         # Merged and cleaned up, then Redis forgot the job: nothing is missing.
         return Resumption(job_id, 0, 0, True, already_complete=True)
-    store.restore(job_id, manifest, counts)
+    check_inputs_unchanged(job, job_id, chunks)
+    store.restore(job_id, manifest, {i: (len(w.ids), w.errors) for i, w in chunks.items()})
     _note_cancelled(output, None)
     app = make_celery(settings)
     sent = total = 0

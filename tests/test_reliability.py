@@ -12,6 +12,7 @@ import statistics
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -287,3 +288,43 @@ def test_only_the_owner_of_the_merge_lock_releases_it(broker_url: str) -> None:
     assert not store.lock_finalize("j4", "b")
     store.unlock_finalize("j4", "a")
     assert store.lock_finalize("j4", "b")
+
+
+@pytest.mark.parametrize(
+    ("edit", "complaint"),
+    [
+        (lambda lines: [lines[0].replace("doc00000", "new00000"), *lines], "chunk 0 no longer holds"),
+        (lambda lines: lines[:2] + lines[3:], "chunk 1 no longer holds"),
+        (lambda lines: lines[:2], "too short for chunk 1"),
+    ],
+    ids=["a line inserted", "a line removed", "cut short"],
+)
+def test_resume_refuses_inputs_that_changed_since_the_job_was_submitted(
+    broker_url: str, tiny_bert: Path, tmp_path: Path, edit: Any, complaint: str
+) -> None:
+    from nlpbatch.errors import InputError
+    from nlpbatch.jobs import save_manifest
+    from nlpbatch.sinks import write_part
+    from producer.job import prepare_job
+    from producer.recovery import resume_job
+
+    settings = Settings(broker_url=broker_url, home=tmp_path / "home", queue="resume-test")
+    corpus = tmp_path / "corpus.jsonl"
+    ids = make_corpus(corpus, 6)
+    out = tmp_path / "out.jsonl"
+    job = prepare_job(
+        task="sentiment", model=str(tiny_bert), inputs=[str(corpus)], output=str(out), chunk_size=2
+    )
+    save_manifest(settings, job.manifest("j5"))
+    for index in (0, 1):  # two of the three chunks were done before Redis lost the job
+        write_part(out, index, [{"id": i, "label": "POSITIVE"} for i in ids[2 * index : 2 * index + 2]])
+
+    lines = corpus.read_text().splitlines(keepends=True)
+    corpus.write_text("".join(edit(lines)))
+    with pytest.raises(InputError, match=complaint):
+        resume_job(settings, "j5")
+    assert redis.Redis.from_url(broker_url).llen("resume-test") == 0  # nothing was queued
+
+    corpus.write_text("".join(lines))  # the inputs as they were: only the missing chunk is queued
+    resumed = resume_job(settings, "j5")
+    assert (resumed.chunks, resumed.queued) == (3, 1)
