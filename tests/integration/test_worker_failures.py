@@ -100,7 +100,7 @@ def test_sigterm_returns_a_chunk_that_outlasts_the_shutdown_timeout_to_the_queue
         job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
         wait_for_log(logs[0], "received")
         os.kill(stopped.pid, signal.SIGTERM)
-        stopped.wait(60)
+        assert stopped.wait(60) == 0  # a clean stop, for the supervisor
     finally:
         stop_process(stopped, signal.SIGKILL)
     assert "returning them to the queue" in logs[0].read_text()
