@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import redis
 
+from nlpbatch import reconnect
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.errors import BrokerError, InputError
 from nlpbatch.jobs import finalize, new_job_id, save_manifest
@@ -28,23 +29,12 @@ T = TypeVar("T")
 
 
 def patiently(settings: Settings, call: Callable[[], T], patience: float = REDIS_PATIENCE) -> T:
-    """`call()`, retried while Redis is unreachable, for up to `patience` seconds.
+    """`call()`, tried again while the settings' Redis is unreachable, for up to `patience` s.
 
-    redis-py reconnects on the next command, so waiting out a Redis restart is enough for a
-    producer or a `wait` to carry on where it was.
+    A producer or a `wait` thus carries on where it was once a restarted Redis is back.
     """
-    deadline = time.monotonic() + patience
-    pause = 0.2
-    while True:
-        try:
-            return call()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            if time.monotonic() > deadline:
-                where = redact_url(settings.broker_url)
-                raise BrokerError(f"lost Redis at {where} for {patience:.0f}s: {exc}") from None
-            log.warning("Redis unreachable (%s); retrying in %.1fs", exc, pause)
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
+    where = redact_url(settings.broker_url)
+    return reconnect.patiently(call, what=where, patience=patience, max_pause=5.0)
 
 
 @dataclass

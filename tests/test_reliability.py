@@ -167,10 +167,11 @@ def test_a_message_naming_a_model_that_does_not_exist_gets_error_records(
 def test_a_job_store_call_waits_for_redis_with_growing_jittered_pauses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from nlpbatch import reconnect
     from worker import tasks
 
     pauses: list[float] = []
-    monkeypatch.setattr(tasks.time, "sleep", pauses.append)
+    monkeypatch.setattr(reconnect.time, "sleep", pauses.append)
     failures = iter([redis.ConnectionError("refused")] * 6)
 
     def mark_done() -> str:
@@ -189,12 +190,13 @@ def test_a_job_store_call_waits_for_redis_with_growing_jittered_pauses(
 def test_a_job_store_call_gives_up_with_a_broker_error_once_its_patience_is_spent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from nlpbatch import reconnect
     from nlpbatch.errors import BrokerError
     from worker import tasks
 
     clock = [0.0]
-    monkeypatch.setattr(tasks.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(tasks.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    monkeypatch.setattr(reconnect.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(reconnect.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
 
     def down() -> None:
         raise redis.ConnectionError("refused")

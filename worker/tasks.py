@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import time
 import uuid
@@ -30,6 +29,7 @@ from nlpbatch.errors import (
 )
 from nlpbatch.jobs import finalize
 from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.reconnect import patiently
 from nlpbatch.report import peak_rss_mb
 from nlpbatch.results import is_redis_output, parse_redis_output, save_chunk, ttl_of
 from nlpbatch.schema import ChunkMessage, Record, error_record
@@ -56,7 +56,7 @@ def retry_delay(retries: int, *, factor: float = 2, maximum: float = 300) -> int
 
 
 def with_redis(call: Callable[[], T], what: str, patience: float | None = None) -> T:
-    """`call()`, tried again with exponential backoff and full jitter while Redis is unreachable.
+    """`call()`, tried again while Redis is unreachable (see `nlpbatch.reconnect.patiently`).
 
     The chunk's work is kept meanwhile, so a Redis restart costs a wait, not the chunk. After
     `patience` seconds (NLPBATCH_REDIS_PATIENCE, 120 by default) it raises BrokerError, and
@@ -64,18 +64,7 @@ def with_redis(call: Callable[[], T], what: str, patience: float | None = None) 
     """
     if patience is None:
         patience = float(os.environ.get(REDIS_PATIENCE_ENV) or REDIS_PATIENCE)
-    deadline = time.monotonic() + patience
-    attempt = 0
-    while True:
-        try:
-            return call()
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            delay = max(0.2, random.uniform(0, min(30.0, 0.5 * 2**attempt)))
-            if time.monotonic() + delay > deadline:
-                raise BrokerError(f"job store unreachable for {patience:.0f} s: {exc}") from exc
-            log.warning("%s: Redis unreachable (%s); trying again in %.1f s", what, exc, delay)
-            time.sleep(delay)
-            attempt += 1
+    return patiently(call, what=what, patience=patience)
 
 
 def check_message(msg: ChunkMessage) -> None:
