@@ -206,22 +206,29 @@ def test_a_job_store_call_gives_up_with_a_broker_error_once_its_patience_is_spen
     assert 30 < clock[0] <= 60
 
 
+def one_chunk_job(store: JobStore, job_id: str, model: Path, folder: Path) -> Path:
+    """A sentiment job of one chunk (two documents) in the store, as `submit` leaves it; its output."""
+    from producer.job import prepare_job
+
+    out = folder / "out.jsonl"
+    make_corpus(folder / "corpus.jsonl", 2)
+    job = prepare_job(
+        task="sentiment", model=str(model), inputs=[str(folder / "corpus.jsonl")], output=str(out)
+    )
+    store.create(job_id, job.manifest(job_id))
+    store.set_total(job_id, 1)
+    return out
+
+
 def test_results_that_cannot_be_written_are_a_transient_storage_error_and_the_chunk_is_not_counted(
     broker_url: str, tiny_bert: Path, tmp_path: Path
 ) -> None:
     from nlpbatch.errors import StorageError, TransientError
     from nlpbatch.sinks import read_records
-    from producer.job import prepare_job
     from worker.tasks import handle_chunk
 
-    out = tmp_path / "out.jsonl"
-    make_corpus(tmp_path / "corpus.jsonl", 2)
-    job = prepare_job(
-        task="sentiment", model=str(tiny_bert), inputs=[str(tmp_path / "corpus.jsonl")], output=str(out)
-    )
     store = JobStore.from_url(broker_url)
-    store.create("j2", job.manifest("j2"))
-    store.set_total("j2", 1)
+    out = one_chunk_job(store, "j2", tiny_bert, tmp_path)
     Path(f"{out}.parts").write_text("in the way\n")  # as a full disk or a lost mount would fail
     with pytest.raises(StorageError, match="cannot write the results of chunk 0") as failed:
         handle_chunk(chunk(str(out), str(tiny_bert)), store)
@@ -260,16 +267,9 @@ def test_a_merge_retried_after_redis_dropped_mid_merge_takes_its_own_lock_again(
 ) -> None:
     from nlpbatch.jobs import finalize
     from nlpbatch.sinks import read_records, write_part
-    from producer.job import prepare_job
 
-    out = tmp_path / "out.jsonl"
-    make_corpus(tmp_path / "corpus.jsonl", 2)
-    job = prepare_job(
-        task="sentiment", model=str(tiny_bert), inputs=[str(tmp_path / "corpus.jsonl")], output=str(out)
-    )
     store = JobStore.from_url(broker_url)
-    store.create("j3", job.manifest("j3"))
-    store.set_total("j3", 1)
+    out = one_chunk_job(store, "j3", tiny_bert, tmp_path)
     write_part(out, 0, [{"id": "doc00000", "label": "POSITIVE"}, {"id": "doc00001", "label": "NEGATIVE"}])
     store.mark_done("j3", 0, 2, 0)
     # A worker took the lock, then lost Redis before it could set the state or unlock.

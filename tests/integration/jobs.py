@@ -89,6 +89,15 @@ def assert_one_record_each(output: Path, ids: list[str]) -> list[dict]:
     return records
 
 
+def assert_job_completes(
+    env: dict[str, str], job_id: str, output: Path, ids: list[str], timeout: int = 90
+) -> None:
+    """`wait` for the job: it must end done, with exactly one record per input document."""
+    waited = cli(env, "wait", job_id, "--timeout", str(timeout))
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert_one_record_each(output, ids)
+
+
 def parts_written(output: Path) -> int:
     return len(list(parts_dir(output).glob("chunk-*.jsonl")))
 

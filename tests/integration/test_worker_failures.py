@@ -16,6 +16,7 @@ from producer.job import prepare_job
 from tests.helpers import RedisServer, nlpbatch_cmd, start_worker, stop_process, wait_for_log
 from tests.integration.jobs import (
     DELAY,
+    assert_job_completes,
     assert_one_record_each,
     cli,
     job_env,
@@ -37,6 +38,26 @@ def server(tmp_path: Path) -> RedisServer:
     srv.stop()
 
 
+@pytest.fixture
+def aof_server(tmp_path: Path) -> RedisServer:
+    """`server`, with AOF persistence: the queue and job state survive its restarts."""
+    srv = RedisServer(tmp_path / "redis", appendonly=True).start()
+    yield srv
+    srv.stop()
+
+
+def assert_back_in_queue_and_done_by_the_next_worker(
+    server: RedisServer, env: dict[str, str], log: Path, job_id: str, out: Path, ids: list[str]
+) -> None:
+    """The one chunk of `job_id` waits in the Redis list, and a new worker completes the job."""
+    assert redis.Redis.from_url(server.url).llen("nlpbatch") == 1
+    following = start_worker(env, log)
+    try:
+        assert_job_completes(env, job_id, out, ids, timeout=60)
+    finally:
+        stop_process(following)
+
+
 def test_a_worker_killed_mid_chunk_loses_no_document_and_doubles_none(
     server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
@@ -52,9 +73,7 @@ def test_a_worker_killed_mid_chunk_loses_no_document_and_doubles_none(
         wait_for_log(logs[0], "received")
         stop_process(killed, signal.SIGKILL)  # the whole process group, mid-chunk
         survivor = start_worker(env, logs[1])
-        waited = cli(env, "wait", job, "--timeout", "90")
-        assert waited.returncode == 0, waited.stdout + waited.stderr
-        assert_one_record_each(out, ids)
+        assert_job_completes(env, job, out, ids)
         # The killed worker finished nothing; chunk 0, which it held, was redelivered to the survivor.
         assert "succeeded" not in logs[0].read_text()
         assert "'index': 0, 'docs': 10" in logs[1].read_text()
@@ -80,9 +99,7 @@ def test_sigterm_lets_a_worker_finish_its_chunk_before_it_exits(
         assert worker.wait(60) == 0
     finally:
         stop_process(worker, signal.SIGKILL)
-    waited = cli(env, "wait", job, "--timeout", "5")
-    assert waited.returncode == 0, waited.stdout + waited.stderr
-    assert_one_record_each(out, ids)
+    assert_job_completes(env, job, out, ids, timeout=5)
 
 
 def test_sigterm_returns_a_chunk_that_outlasts_the_shutdown_timeout_to_the_queue_at_once(
@@ -104,14 +121,7 @@ def test_sigterm_returns_a_chunk_that_outlasts_the_shutdown_timeout_to_the_queue
     finally:
         stop_process(stopped, signal.SIGKILL)
     assert "returning them to the queue" in logs[0].read_text()
-    assert redis.Redis.from_url(server.url).llen("nlpbatch") == 1
-    following = start_worker(env, logs[1])
-    try:
-        waited = cli(env, "wait", job, "--timeout", "60")
-        assert waited.returncode == 0, waited.stdout + waited.stderr
-        assert_one_record_each(out, ids)
-    finally:
-        stop_process(following)
+    assert_back_in_queue_and_done_by_the_next_worker(server, env, logs[1], job, out, ids)
 
 
 def test_sigterm_puts_back_a_chunk_the_worker_holds_for_a_later_retry(
@@ -138,14 +148,7 @@ def test_sigterm_puts_back_a_chunk_the_worker_holds_for_a_later_retry(
     finally:
         stop_process(stopped, signal.SIGKILL)
     assert "succeeded" not in logs[0].read_text()
-    assert redis.Redis.from_url(server.url).llen("nlpbatch") == 1
-    following = start_worker(env, logs[1])
-    try:
-        waited = cli(env, "wait", job_id, "--timeout", "60")
-        assert waited.returncode == 0, waited.stdout + waited.stderr
-        assert_one_record_each(out, ids)
-    finally:
-        stop_process(following)
+    assert_back_in_queue_and_done_by_the_next_worker(server, env, logs[1], job_id, out, ids)
 
 
 def test_resume_after_redis_lost_all_state_queues_only_the_missing_chunks(
@@ -178,10 +181,9 @@ def test_resume_after_redis_lost_all_state_queues_only_the_missing_chunks(
 
 
 def test_a_job_survives_a_restart_of_redis_with_aof_and_the_waiting_producer_reconnects(
-    session_home: Path, tiny_bert: Path, tmp_path: Path
+    aof_server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
-    server = RedisServer(tmp_path / "redis", appendonly=True).start()
-    env = job_env(server.url, session_home, NLPBATCH_VISIBILITY_TIMEOUT="5")
+    env = job_env(aof_server.url, session_home, NLPBATCH_VISIBILITY_TIMEOUT="5")
     ids = make_corpus(tmp_path / "corpus.jsonl", 60)
     out = tmp_path / "out.jsonl"
     log = tmp_path / "worker.log"
@@ -198,8 +200,8 @@ def test_a_job_survives_a_restart_of_redis_with_aof_and_the_waiting_producer_rec
             text=True,
         )
         wait_until(lambda: parts_written(out) >= 2, what="two chunks written")
-        server.stop()
-        server.start()
+        aof_server.stop()
+        aof_server.start()
         stdout, _ = waiter.communicate(timeout=150)
         assert waiter.returncode == 0, stdout
         assert "done, 6/6 chunks, 60 documents, 0 errors" in stdout
@@ -208,14 +210,12 @@ def test_a_job_survives_a_restart_of_redis_with_aof_and_the_waiting_producer_rec
         if waiter and waiter.poll() is None:
             waiter.kill()
         stop_process(worker)
-        server.stop()
 
 
 def test_a_chunk_that_loses_redis_midway_waits_with_backoff_and_completes_once_it_is_back(
-    session_home: Path, tiny_bert: Path, tmp_path: Path
+    aof_server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
-    server = RedisServer(tmp_path / "redis", appendonly=True).start()
-    env = job_env(server.url, session_home)
+    env = job_env(aof_server.url, session_home)
     ids = make_corpus(tmp_path / "corpus.jsonl", 10)
     out = tmp_path / "out.jsonl"
     log = tmp_path / "worker.log"
@@ -224,30 +224,26 @@ def test_a_chunk_that_loses_redis_midway_waits_with_backoff_and_completes_once_i
         wait_for_log(log, "ready.")
         job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
         wait_for_log(log, "chunk 0: 10 documents")  # the chunk has started: it read the job's state
-        server.stop()
+        aof_server.stop()
         time.sleep(8)  # the chunk wakes up to a Redis that is gone, and cannot count itself
-        server.start()
-        waited = cli(env, "wait", job, "--timeout", "90")
-        assert waited.returncode == 0, waited.stdout + waited.stderr
-        assert_one_record_each(out, ids)
+        aof_server.start()
+        assert_job_completes(env, job, out, ids)
         # The chunk kept its work and waited for Redis, trying again with growing pauses.
         waits = [line for line in log.read_text().splitlines() if "Redis unreachable" in line]
         assert len(waits) >= 2, log.read_text()[-3000:]
         assert "succeeded" in log.read_text()
     finally:
         stop_process(worker)
-        server.stop()
 
 
 def test_a_chunk_that_cannot_reach_redis_or_schedule_its_retry_is_not_dropped(
-    session_home: Path, tiny_bert: Path, tmp_path: Path
+    aof_server: RedisServer, session_home: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
     """Redis stays away longer than a chunk waits, so not even the retry can be sent.
 
     Celery drops a message whose retry it cannot send; the chunk must come back instead.
     """
-    server = RedisServer(tmp_path / "redis", appendonly=True).start()
-    env = job_env(server.url, session_home, NLPBATCH_VISIBILITY_TIMEOUT="5", NLPBATCH_REDIS_PATIENCE="1")
+    env = job_env(aof_server.url, session_home, NLPBATCH_VISIBILITY_TIMEOUT="5", NLPBATCH_REDIS_PATIENCE="1")
     ids = make_corpus(tmp_path / "corpus.jsonl", 10)
     out = tmp_path / "out.jsonl"
     log = tmp_path / "worker.log"
@@ -256,15 +252,12 @@ def test_a_chunk_that_cannot_reach_redis_or_schedule_its_retry_is_not_dropped(
         wait_for_log(log, "ready.")
         job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
         wait_for_log(log, "chunk 0: 10 documents")
-        server.stop()
+        aof_server.stop()
         wait_for_log(log, "cannot schedule a retry", timeout=120)
-        server.start()
-        waited = cli(env, "wait", job, "--timeout", "90")
-        assert waited.returncode == 0, waited.stdout + waited.stderr
-        assert_one_record_each(out, ids)
+        aof_server.start()
+        assert_job_completes(env, job, out, ids)
     finally:
         stop_process(worker)
-        server.stop()
 
 
 def test_a_chunk_whose_results_cannot_be_written_is_retried_until_the_storage_is_back(
@@ -286,9 +279,7 @@ def test_a_chunk_whose_results_cannot_be_written_is_retried_until_the_storage_is
         wait_until(lambda: log.read_text().count("Retry in") >= 2, 60, "two retries")
         mount.unlink()
         (tmp_path / "unmounted").rename(mount)
-        waited = cli(env, "wait", job, "--timeout", "90")
-        assert waited.returncode == 0, waited.stdout + waited.stderr
-        assert_one_record_each(out, ids)
+        assert_job_completes(env, job, out, ids)
         retries = [line for line in log.read_text().splitlines() if "Retry in" in line]
         assert all("StorageError" in line for line in retries), retries
     finally:
@@ -319,8 +310,6 @@ def test_cancel_stops_the_remaining_chunks_and_writes_no_output_until_resumed(
 
         resumed = cli(env, "resume", job)
         assert resumed.returncode == 0, resumed.stderr
-        waited = cli(env, "wait", job, "--timeout", "60")
-        assert waited.returncode == 0, waited.stdout + waited.stderr
-        assert_one_record_each(out, ids)
+        assert_job_completes(env, job, out, ids, timeout=60)
     finally:
         stop_process(worker)
