@@ -7,15 +7,24 @@ from pathlib import Path
 from typing import Any
 
 from nlpbatch.modelref import resolve
-from nlpbatch.schema import ChunkMessage, Doc, Record
+from nlpbatch.schema import ChunkMessage, Record
 from nlpbatch.settings import Settings
 from worker import engine
-from worker.gate import GateResult
-from worker.gate import run_gate as _run_gate
+from worker.gate import GateResult, run_gate
 from worker.models.store import onnx_model_dir
 from worker.pipelines.base import BatchStats
 
-__all__ = ["RuntimeInfo", "configure", "configured", "export", "load", "run_chunk", "run_gate", "stats"]
+__all__ = [
+    "GateResult",
+    "RuntimeInfo",
+    "configure",
+    "configured",
+    "export",
+    "load",
+    "run_chunk",
+    "run_gate",
+    "stats",
+]
 
 
 @dataclass(frozen=True)
@@ -52,19 +61,6 @@ def run_chunk(msg: ChunkMessage) -> list[Record]:
 def stats() -> BatchStats:
     """This process's running token and batch counters."""
     return engine.stats
-
-
-def run_gate(
-    task: str,
-    model: str,
-    params: dict[str, Any],
-    docs: list[Doc],
-    *,
-    requested: str,
-    threshold: float | None = None,
-) -> GateResult:
-    """The int8 accuracy gate on `docs`: the precision to run the job in, and why."""
-    return _run_gate(task, model, params, docs, requested=requested, threshold=threshold)
 
 
 def export(model: str, task: str, precision: str, settings: Settings) -> Path | None:
