@@ -81,7 +81,7 @@ class Pipeline:
     comparison: ClassVar[Comparison | None] = None
     #: Outputs with a sequence axis; they are cut to each feature's true length.
     token_outputs: ClassVar[frozenset[str]] = frozenset()
-    #: False for tasks that need only the tokenizer: features are never sent to a model.
+    #: False for tasks that need only the tokenizer (no head): features never reach a model.
     runs_model: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
