@@ -1,0 +1,98 @@
+"""The worker side's commands, `nlpbatch worker` and `nlpbatch models export`.
+
+They are added to the `nlpbatch` group through the `nlpbatch.commands` entry points in
+pyproject.toml (see `producer.cli`), so the producer never imports worker modules.
+"""
+
+from __future__ import annotations
+
+import click
+
+from nlpbatch.settings import redact_url
+from producer.cli.helpers import broker_option, handle_errors, settings_for
+
+
+@click.command()
+@broker_option
+@click.option("--concurrency", "-c", default=1, show_default=True, help="Worker processes.")
+@click.option(
+    "--threads", type=int, default=None, help="Model threads per process [default: cores / concurrency]."
+)
+@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--name", default=None, help="Celery node name [default: nlpbatch-PID@host].")
+@click.option(
+    "--metrics-port",
+    type=int,
+    envvar="NLPBATCH_METRICS_PORT",
+    default=None,
+    help="Serve Prometheus metrics on this port [env NLPBATCH_METRICS_PORT; default: off].",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    envvar="NLPBATCH_SHUTDOWN_TIMEOUT",
+    default=20.0,
+    show_default=True,
+    help="Seconds after SIGTERM to finish the chunks in hand before returning them to the queue "
+    "(0: wait however long they take) [env NLPBATCH_SHUTDOWN_TIMEOUT].",
+)
+@click.pass_context
+@handle_errors
+def worker(
+    ctx: click.Context,
+    broker: str | None,
+    concurrency: int,
+    threads: int | None,
+    backend: str,
+    loglevel: str,
+    name: str | None,
+    metrics_port: int | None,
+    shutdown_timeout: float,
+) -> None:
+    """Start a Celery worker that processes queued chunks."""
+    from worker.main import run_worker
+
+    settings = settings_for(ctx, broker)
+    if ctx.obj["log_format"] != "json":  # JSON logs carry the same line from run_worker
+        click.echo(f"nlpbatch worker on {redact_url(settings.broker_url)}", err=True)
+    run_worker(
+        settings,
+        concurrency=concurrency,
+        threads=threads,
+        loglevel=loglevel,
+        backend=backend,
+        name=name,
+        metrics_port=metrics_port,
+        log_format=ctx.obj["log_format"],
+        shutdown_timeout=shutdown_timeout,
+    )
+
+
+@click.group()
+def models() -> None:
+    """Manage the ONNX model cache."""
+
+
+@models.command("export")
+@click.argument("model")
+@click.option("--task", "-t", required=True)
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"]))
+@click.pass_context
+@handle_errors
+def export(ctx: click.Context, model: str, task: str, precision: str) -> None:
+    """Export MODEL to ONNX for TASK ahead of the first job."""
+    from nlpbatch.modelref import resolve
+    from nlpbatch.tasks import get_task
+    from worker.models.loader import TOKENIZER_ONLY
+    from worker.models.store import onnx_model_dir
+    from worker.pipelines import pipeline_class
+
+    spec = get_task(task)
+    # The head can depend on the model (similarity: cross-encoder or bi-encoder).
+    export_task = pipeline_class(task).export_task_for(spec, model, {})
+    if export_task == TOKENIZER_ONLY:
+        click.echo(f"{spec.name} uses only the tokenizer: nothing to export")
+        return
+    folder = onnx_model_dir(resolve(model), export_task, precision, settings_for(ctx).onnx_dir)
+    click.echo(str(folder))
