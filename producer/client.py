@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import redis
 
-from nlpbatch import reconnect
+from nlpbatch import defaults, retry
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.errors import BrokerError, InputError
 from nlpbatch.jobs import finalize, new_job_id, save_manifest
@@ -20,9 +20,7 @@ from nlpbatch.settings import Settings, redact_url
 from producer.job import JobSpec
 from producer.precision import GATE_DOCS, choose_precision
 
-FINAL_STATES = (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
-# How long the producer keeps trying while Redis is unreachable (a restart, a failover).
-REDIS_PATIENCE = 300.0
+REDIS_PATIENCE = defaults.PRODUCER_REDIS_PATIENCE
 
 log = logging.getLogger("nlpbatch.producer")
 T = TypeVar("T")
@@ -34,7 +32,7 @@ def patiently(settings: Settings, call: Callable[[], T], patience: float = REDIS
     A producer or a `wait` thus carries on where it was once a restarted Redis is back.
     """
     where = redact_url(settings.broker_url)
-    return reconnect.patiently(call, what=where, patience=patience, max_pause=5.0)
+    return retry.patiently(call, what=where, patience=patience, max_pause=5.0)
 
 
 @dataclass
@@ -57,7 +55,7 @@ def submit_job(
     job: JobSpec,
     settings: Settings,
     *,
-    max_in_flight: int = 64,
+    max_in_flight: int = defaults.MAX_IN_FLIGHT,
     on_job_id: Callable[[str], None] | None = None,
     gate_threshold: float | None = None,
     gate_docs: int = GATE_DOCS,
@@ -121,7 +119,7 @@ def wait_job(
             status = store.status(job_id) or status
         if on_progress:
             on_progress(status)
-        if status.state in FINAL_STATES:
+        if status.state.is_finished:
             return status
         if deadline is not None and time.monotonic() > deadline:
             return status

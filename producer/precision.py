@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from nlpbatch import defaults
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
 
-GATE_DOCS = 256
+GATE_DOCS = defaults.GATE_DOCS
 
 
 @contextmanager

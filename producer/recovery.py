@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlpbatch import results, storage
+from nlpbatch import defaults, results, storage
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.errors import InputError
 from nlpbatch.jobs import finalize, load_manifest
@@ -89,7 +89,7 @@ def check_inputs_unchanged(job: JobSpec, job_id: str, written: dict[int, Written
         )
 
 
-def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = 64) -> Resumption:
+def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = defaults.MAX_IN_FLIGHT) -> Resumption:
     """Queue again the chunks of `job_id` whose results are missing.
 
     Works whether Redis still knows the job or lost everything: the job's state is rebuilt
@@ -136,7 +136,7 @@ def cancel_job(settings: Settings, job_id: str) -> JobState:
     status = store.status(job_id)
     if status is None:
         raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
-    if status.state in (JobState.DONE, JobState.CANCELLED, JobState.FAILED):
+    if status.state.is_finished:
         return status.state
     store.set_state(job_id, JobState.CANCELLED)
     note = f"job {job_id} was cancelled at {time.strftime('%Y-%m-%d %H:%M:%S')}; the output is incomplete\n"

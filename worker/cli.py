@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from nlpbatch import defaults
 from nlpbatch.settings import redact_url
 from producer.cli.helpers import broker_option, handle_errors, settings_for
 
@@ -24,18 +25,16 @@ from producer.cli.helpers import broker_option, handle_errors, settings_for
 @click.option(
     "--metrics-port",
     type=int,
-    envvar="NLPBATCH_METRICS_PORT",
     default=None,
     help="Serve Prometheus metrics on this port [env NLPBATCH_METRICS_PORT; default: off].",
 )
 @click.option(
     "--shutdown-timeout",
     type=click.FloatRange(min=0),
-    envvar="NLPBATCH_SHUTDOWN_TIMEOUT",
-    default=20.0,
-    show_default=True,
+    default=None,
     help="Seconds after SIGTERM to finish the chunks in hand before returning them to the queue "
-    "(0: wait however long they take) [env NLPBATCH_SHUTDOWN_TIMEOUT].",
+    "(0: wait however long they take) "
+    f"[env NLPBATCH_SHUTDOWN_TIMEOUT; default: {defaults.SHUTDOWN_TIMEOUT:g}].",
 )
 @click.pass_context
 @handle_errors
@@ -48,25 +47,19 @@ def worker(
     loglevel: str,
     name: str | None,
     metrics_port: int | None,
-    shutdown_timeout: float,
+    shutdown_timeout: float | None,
 ) -> None:
     """Start a Celery worker that processes queued chunks."""
     from worker.main import run_worker
 
-    settings = settings_for(ctx, broker)
-    if ctx.obj["log_format"] != "json":  # JSON logs carry the same line from run_worker
-        click.echo(f"nlpbatch worker on {redact_url(settings.broker_url)}", err=True)
-    run_worker(
-        settings,
-        concurrency=concurrency,
-        threads=threads,
-        loglevel=loglevel,
-        backend=backend,
-        name=name,
-        metrics_port=metrics_port,
-        log_format=ctx.obj["log_format"],
-        shutdown_timeout=shutdown_timeout,
+    settings = settings_for(
+        ctx, broker, threads=threads, metrics_port=metrics_port, shutdown_timeout=shutdown_timeout
     )
+    if settings.shutdown_timeout < 0:
+        raise click.BadParameter("must be 0 or more", param_hint="NLPBATCH_SHUTDOWN_TIMEOUT")
+    if settings.log_format != "json":  # JSON logs carry the same line from run_worker
+        click.echo(f"nlpbatch worker on {redact_url(settings.broker_url)}", err=True)
+    run_worker(settings, concurrency=concurrency, loglevel=loglevel, backend=backend, name=name)
 
 
 @click.group()

@@ -19,8 +19,10 @@ from importlib.metadata import EntryPoint, entry_points
 
 import click
 
+from nlpbatch import defaults
 from nlpbatch.logs import LOG_FORMATS, setup_logging
 from producer.cli import jobs, ops
+from producer.cli.helpers import load_settings
 
 COMMAND_GROUP = "nlpbatch.commands"
 
@@ -48,23 +50,25 @@ class NlpbatchGroup(click.Group):
 
 
 @click.group(cls=NlpbatchGroup)
-@click.option(
-    "--home", envvar="NLPBATCH_HOME", default=None, help="Cache and job folder [env NLPBATCH_HOME]."
-)
+@click.option("--home", default=None, help="Cache and job folder [env NLPBATCH_HOME].")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.option(
     "--log-format",
-    envvar="NLPBATCH_LOG_FORMAT",
     type=click.Choice(LOG_FORMATS),
-    default="text",
-    show_default=True,
-    help="Logs as text or as JSON lines [env NLPBATCH_LOG_FORMAT].",
+    default=None,
+    help=f"Logs as text or as JSON lines [env NLPBATCH_LOG_FORMAT; default: {defaults.LOG_FORMAT}].",
 )
 @click.pass_context
-def main(ctx: click.Context, home: str | None, verbose: bool, log_format: str) -> None:
+def main(ctx: click.Context, home: str | None, verbose: bool, log_format: str | None) -> None:
     """Run transformers models over large corpora, in this process or across Celery workers."""
-    setup_logging(logging.INFO if verbose else logging.WARNING, log_format)
-    ctx.obj = {"home": home, "log_format": log_format}
+    settings = load_settings(home=home, log_format=log_format)
+    if settings.log_format not in LOG_FORMATS:
+        raise click.BadParameter(
+            f"{settings.log_format!r} is not one of {', '.join(LOG_FORMATS)}",
+            param_hint="NLPBATCH_LOG_FORMAT",
+        )
+    setup_logging(logging.INFO if verbose else logging.WARNING, settings.log_format)
+    ctx.obj = settings
 
 
 for _command in [*jobs.COMMANDS, *ops.COMMANDS]:

@@ -11,11 +11,13 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 
+from nlpbatch import defaults
 from nlpbatch.errors import BrokerError, JobError, NlpbatchError
 from nlpbatch.jobstore import JobState, JobStatus
 from nlpbatch.settings import Settings
@@ -69,16 +71,18 @@ def broker_option(fn: F) -> F:
     """The `--broker` option of every command that talks to Redis."""
     return click.option(
         "--broker",
-        envvar="NLPBATCH_BROKER_URL",
         default=None,
-        help="Redis URL of the broker [env NLPBATCH_BROKER_URL; default redis://localhost:6379/0]",
+        help=f"Redis URL of the broker [env NLPBATCH_BROKER_URL; default {defaults.BROKER_URL}]",
     )(fn)
 
 
 def max_in_flight_option(fn: F) -> F:
     """The `--max-in-flight` option of the commands that queue chunks."""
     return click.option(
-        "--max-in-flight", default=64, show_default=True, help="Most chunks waiting in Redis at once."
+        "--max-in-flight",
+        default=defaults.MAX_IN_FLIGHT,
+        show_default=True,
+        help="Most chunks waiting in Redis at once.",
     )(fn)
 
 
@@ -93,7 +97,13 @@ def job_options(fn: F) -> F:
             "--text-field", default="text", show_default=True, help="Input column holding the text."
         ),
         click.option("--id-field", default="id", show_default=True, help="Input column holding the id."),
-        click.option("--chunk-size", default=256, show_default=True, type=int, help="Documents per chunk."),
+        click.option(
+            "--chunk-size",
+            default=defaults.CHUNK_SIZE,
+            show_default=True,
+            type=int,
+            help="Documents per chunk.",
+        ),
         click.option(
             "--param", "-p", "param_pairs", multiple=True, help="Task parameter key=value (repeatable)."
         ),
@@ -114,7 +124,7 @@ def job_options(fn: F) -> F:
         click.option(
             "--gate-docs",
             type=click.IntRange(1),
-            default=256,
+            default=defaults.GATE_DOCS,
             show_default=True,
             help="The job's first documents the int8 gate compares.",
         ),
@@ -150,9 +160,24 @@ def build_job(kw: dict[str, Any]) -> Any:
     )
 
 
-def settings_for(ctx: click.Context, broker: str | None = None) -> Settings:
-    """The settings of this invocation: flags over `NLPBATCH_*` variables over defaults."""
-    return Settings.from_env(home=ctx.obj["home"], broker_url=broker)
+def load_settings(**flags: Any) -> Settings:
+    """Settings from the environment and the flags given (None: not given); a bad value: usage error."""
+    try:
+        return Settings.from_env(**flags)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def settings_for(ctx: click.Context, broker: str | None = None, **flags: Any) -> Settings:
+    """The settings of this invocation: flags over `NLPBATCH_*` variables over defaults.
+
+    The main group builds them once (`ctx.obj`); a command's own flags go on top.
+    """
+    base = ctx.find_root().obj
+    if not isinstance(base, Settings):  # a command called without the main group
+        base = load_settings()
+    given = {k: v for k, v in {"broker_url": broker, **flags}.items() if v is not None}
+    return replace(base, **given)
 
 
 def describe_status(status: JobStatus) -> str:

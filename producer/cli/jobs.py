@@ -150,7 +150,7 @@ def cancel(ctx: click.Context, job_id: str, broker: str | None) -> None:
     from producer.recovery import cancel_job
 
     before = cancel_job(settings_for(ctx, broker), job_id)
-    if before in (JobState.QUEUING, JobState.RUNNING):
+    if not before.is_finished:
         click.echo(f"job {job_id} cancelled; its output is incomplete and was not written")
     else:
         click.echo(f"job {job_id} had already ended: {before.value}")
