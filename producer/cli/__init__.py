@@ -31,12 +31,15 @@ class NlpbatchGroup(click.Group):
     """A click group that adds, on demand, the commands of the `nlpbatch.commands` entry points."""
 
     def _entry_points(self) -> dict[str, EntryPoint]:
+        """The declared commands by name; reading them imports nothing."""
         return {ep.name: ep for ep in entry_points(group=COMMAND_GROUP)}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, registered here or declared as an entry point."""
         return sorted({*super().list_commands(ctx), *self._entry_points()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command `cmd_name`, importing its module only if it is an entry point's."""
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
