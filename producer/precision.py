@@ -17,11 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from nlpbatch import defaults
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
-
-GATE_DOCS = 256
 
 
 @contextmanager
@@ -46,7 +45,7 @@ def choose_precision(
     messages: Iterator[ChunkMessage],
     settings: Settings,
     *,
-    gate_docs: int = GATE_DOCS,
+    gate_docs: int = defaults.GATE_DOCS,
     threshold: float | None = None,
     threads: int | None = None,
 ) -> tuple[str, dict[str, Any] | None, Iterator[ChunkMessage]]:

@@ -11,13 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nlpbatch import defaults
 from nlpbatch.errors import OutputError
 from nlpbatch.report import peak_rss_mb, rates, write_report
 from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
 from nlpbatch.sinks import RecordWriter
 from producer.job import JobSpec
-from producer.precision import GATE_DOCS, choose_precision
+from producer.precision import choose_precision
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def run_job(
     backend: str = "auto",
     on_chunk: Callable[[int, int], None] | None = None,
     gate_threshold: float | None = None,
-    gate_docs: int = GATE_DOCS,
+    gate_docs: int = defaults.GATE_DOCS,
 ) -> RunReport:
     """Run `job` to completion, write its output atomically and its report beside it."""
     from worker import local  # the heavy imports happen only when a job really runs

@@ -65,7 +65,7 @@ def configured() -> bool:
 
 def options() -> EngineOptions:
     if _options is None:
-        configure(Settings.from_env(), threads=int(os.environ.get("NLPBATCH_THREADS", "0")) or None)
+        configure(settings := Settings.from_env(), threads=settings.threads)
     assert _options is not None
     return _options
 

@@ -21,8 +21,6 @@ from worker.pipelines.base import BatchStats
 
 log = logging.getLogger("nlpbatch.gate")
 
-GATE_DOCS = 256
-
 
 @dataclass(frozen=True)
 class GateResult:
