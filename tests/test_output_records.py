@@ -71,3 +71,18 @@ def test_merging_with_a_missing_part_refuses_and_writes_nothing(tmp_path: Path) 
 def test_an_output_with_an_unknown_extension_is_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(OutputError, match="unknown output extension"):
         open_output(tmp_path / name).check()
+
+
+def test_a_part_whose_write_fails_leaves_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = LocalOutput(tmp_path / "out.jsonl")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("nlpbatch.storage.os.fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        output.write_part(0, [{"id": "a"}])
+    assert list(output.parts.iterdir()) == []
+    assert output.done_parts() == set()
