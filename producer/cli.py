@@ -360,19 +360,14 @@ def models() -> None:
 @handle_errors
 def export(ctx: click.Context, model: str, task: str, precision: str) -> None:
     """Export MODEL to ONNX for TASK ahead of the first job."""
-    from nlpbatch.modelref import resolve
     from nlpbatch.tasks import get_task
-    from worker.models.loader import TOKENIZER_ONLY
-    from worker.models.store import onnx_model_dir
-    from worker.pipelines import pipeline_class
+    from worker import local
 
     spec = get_task(task)
-    # The head can depend on the model (similarity: cross-encoder or bi-encoder).
-    export_task = pipeline_class(task).export_task_for(spec, model, {})
-    if export_task == TOKENIZER_ONLY:
+    folder = local.export(model, task, precision, settings_for(ctx))
+    if folder is None:
         click.echo(f"{spec.name} uses only the tokenizer: nothing to export")
         return
-    folder = onnx_model_dir(resolve(model), export_task, precision, settings_for(ctx).onnx_dir)
     click.echo(str(folder))
 
 

@@ -20,7 +20,6 @@ import redis
 from nlpbatch.broker import make_celery
 from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.settings import Settings
-from nlpbatch.tasks import get_task
 from producer.readers import FieldMap, _read_csv
 from tests.helpers import nlpbatch_cmd
 from tests.integration.jobs import make_corpus, wait_until
@@ -67,6 +66,7 @@ def test_a_cancel_during_queuing_is_not_undone_when_the_last_chunk_is_queued(bro
 
 def test_remote_code_in_a_model_folder_is_never_run(tiny_bert: Path, tmp_path: Path) -> None:
     from worker.models.loader import load_model
+    from worker.pipelines import pipeline_class
 
     model = tmp_path / "model"
     shutil.copytree(tiny_bert, model)
@@ -81,8 +81,9 @@ def test_remote_code_in_a_model_folder_is_never_run(tiny_bert: Path, tmp_path: P
         (model / name).write_text(json.dumps(data))
     try:
         load_model(
-            get_task("sentiment"),
+            pipeline_class("sentiment").head,
             str(model),
+            task="sentiment",
             precision="fp32",
             cache=tmp_path / "c",
             threads=1,
