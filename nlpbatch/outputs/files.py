@@ -9,6 +9,7 @@ parts are merged in chunk order when the last one lands, and the folder is remov
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,8 +39,9 @@ class FileOutput(Output):
     def write_part(self, index: int, records: list[Record]) -> None:
         storage.write_bytes(self.part_location(index), jsonl_bytes(records))
 
+    @abstractmethod
     def _part_names(self) -> list[str]:
-        raise NotImplementedError
+        """The names of the files in the parts folder."""
 
     def done_parts(self) -> set[int]:
         if not storage.is_dir(self.parts):

@@ -63,34 +63,10 @@ def key(job_id: str) -> str:
     return f"nlpbatch:job:{job_id}:results"
 
 
-def save_chunk(client: Any, job_id: str, index: int, lines: list[str], ttl: int) -> None:
-    """Store one chunk's records (JSON lines); storing the same chunk twice keeps one copy."""
-    pipe = client.pipeline(transaction=True)
-    pipe.hset(key(job_id), str(index), "\n".join(lines))
-    pipe.expire(key(job_id), ttl)
-    pipe.execute()
-
-
 def _records(text: str | bytes) -> list[Record]:
     if isinstance(text, bytes):
         text = text.decode("utf-8")
     return [json.loads(line) for line in text.split("\n") if line.strip()]
-
-
-def iter_results(client: Any, job_id: str, n_chunks: int) -> Iterator[Record]:
-    """A finished job's records in input order; OutputError if any chunk is gone."""
-    if n_chunks and not client.exists(key(job_id)):
-        raise OutputError(f"the results of job {job_id} expired or were already drained")
-    for index in range(n_chunks):
-        text = client.hget(key(job_id), str(index))
-        if text is None:
-            raise OutputError(f"the results of job {job_id} lack chunk {index}: expired or drained")
-        yield from _records(text)
-
-
-def delete(client: Any, job_id: str) -> None:
-    """Drop a job's results from Redis."""
-    client.delete(key(job_id))
 
 
 class RedisOutput(Output):
@@ -103,10 +79,14 @@ class RedisOutput(Output):
     def claims(cls, output: str | Path) -> bool:
         return is_redis_output(output)
 
+    _connection: Any = None
+
     def _client(self) -> tuple[Any, str]:
         if self._redis is None or self.job_id is None:
             raise ValueError(f"{self!r} needs the job's id and the broker's Redis")
-        return self._redis(), self.job_id
+        if self._connection is None:
+            self._connection = self._redis()
+        return self._connection, self.job_id
 
     def check(self) -> str:
         return parse_redis_output(str(self.target))
@@ -130,7 +110,11 @@ class RedisOutput(Output):
 
     def write_part(self, index: int, records: list[Record]) -> None:
         client, job_id = self._client()
-        save_chunk(client, job_id, index, [dumps(r) for r in records], ttl_of(str(self.target)))
+        # One transaction: the chunk and the hash's new expiry land together.
+        pipe = client.pipeline(transaction=True)
+        pipe.hset(key(job_id), str(index), "\n".join(dumps(r) for r in records))
+        pipe.expire(key(job_id), ttl_of(str(self.target)))
+        pipe.execute()
 
     def done_parts(self) -> set[int]:
         client, job_id = self._client()
@@ -153,9 +137,16 @@ class RedisOutput(Output):
         """Nothing to do: the chunks are read in order straight from the hash."""
 
     def read(self, n_chunks: int) -> Iterator[Record]:
-        client, job_id = self._client()
-        return iter_results(client, job_id, n_chunks)
+        """The job's records in input order; OutputError if any chunk is gone."""
+        client, job_id = self._client()  # now, so an unreachable Redis fails the call itself
+        return self._read(client, job_id, n_chunks)
+
+    def _read(self, client: Any, job_id: str, n_chunks: int) -> Iterator[Record]:
+        if n_chunks and not client.exists(key(job_id)):
+            raise OutputError(f"the results of job {job_id} expired or were already drained")
+        for index in range(n_chunks):
+            yield from self.read_part(index)
 
     def drain(self) -> None:
         client, job_id = self._client()
-        delete(client, job_id)
+        client.delete(key(job_id))
