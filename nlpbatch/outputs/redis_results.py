@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from nlpbatch import defaults
 from nlpbatch.errors import OutputError
 from nlpbatch.outputs.base import Output
 from nlpbatch.outputs.records import dumps
@@ -25,7 +26,7 @@ from nlpbatch.schema import Record
 from nlpbatch.tasks import TaskSpec
 
 SCHEME = "redis://"
-DEFAULT_TTL = 24 * 3600
+DEFAULT_TTL = defaults.RESULTS_TTL
 # About 400 MB of Redis memory for 384-dimension embeddings as JSON; far less for labels.
 MAX_DOCS = 100_000
 
@@ -60,7 +61,7 @@ def ttl_of(output: str) -> int:
 
 def key(job_id: str) -> str:
     """The Redis hash holding a job's results, one field per chunk."""
-    return f"nlpbatch:job:{job_id}:results"
+    return f"{defaults.JOB_KEY_PREFIX}{job_id}:results"
 
 
 def _records(text: str | bytes) -> list[Record]:
