@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nlpbatch.errors import InputError, InvalidParameter, OutputError
+from nlpbatch.heads import check_head
 from nlpbatch.modelref import resolve
 from nlpbatch.results import MAX_DOCS, is_redis_output, parse_redis_output
 from nlpbatch.schema import ChunkMessage
@@ -102,6 +103,8 @@ def prepare_job(
     out = parse_redis_output(output) if is_redis_output(output) else check_output(output)
     if check_model:
         source = resolve(model, download=False)
+        if source.path != Path() and source.path.is_dir():
+            check_head(spec.name, spec.export_task, source.path)
         # A local folder is passed on as an absolute path, so workers elsewhere find it.
         if source.path != Path() and Path(model).expanduser().is_dir():
             model = str(source.path)

@@ -1,0 +1,60 @@
+"""A checkpoint without the head a task needs is refused before any work, naming both."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nlpbatch.errors import UnknownModel
+from producer.cli import main
+from producer.job import prepare_job
+from tests.conftest import write_jsonl
+
+HEADLESS = [
+    ("sentiment", "ForSequenceClassification", []),
+    ("zero-shot", "ForSequenceClassification", ["-p", "candidate_labels=movie,city"]),
+    ("ner", "ForTokenClassification", []),
+    ("qa", "ForQuestionAnswering", []),
+]
+
+
+@pytest.mark.parametrize(("task", "head", "params"), HEADLESS)
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_a_bare_encoder_is_refused_for_a_task_that_needs_a_head(
+    tiny_models: Callable[..., Path], tmp_path: Path, task: str, head: str, params: list[str], command: str
+) -> None:
+    bare = tiny_models("bert", "feature-extraction")  # a BertModel: no head at all
+    corpus = write_jsonl(
+        tmp_path / "in.jsonl",
+        [{"id": 1, "text": "john lives in paris", "question": "who ?", "context": "paris"}],
+    )
+    out = tmp_path / "out.jsonl"
+    argv = [command, str(corpus), "-t", task, "-m", str(bare), "-o", str(out), *params]
+    if command == "submit":  # refused before any broker is reached
+        argv += ["--broker", "redis://127.0.0.1:1/0"]
+    result = CliRunner().invoke(main, argv, catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    assert "BertModel" in result.stderr and head in result.stderr
+    assert not out.exists()
+
+
+def test_a_checkpoint_with_the_task_s_head_is_accepted(
+    tiny_models: Callable[..., Path], tmp_path: Path
+) -> None:
+    corpus = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "john lives in paris"}])
+    for task, head in (("ner", "token-classification"), ("sentiment", "text-classification")):
+        model = tiny_models("bert", head)
+        job = prepare_job(task=task, model=str(model), inputs=[str(corpus)], output=str(tmp_path / "o.jsonl"))
+        assert job.model == str(model)
+    with pytest.raises(
+        UnknownModel, match=r"needs a model with a \*ForTokenClassification head.*BertForSequence"
+    ):
+        prepare_job(
+            task="ner",
+            model=str(tiny_models("bert", "text-classification")),
+            inputs=[str(corpus)],
+            output=str(tmp_path / "o.jsonl"),
+        )
