@@ -10,8 +10,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from nlpbatch.checkpoint import check_checkpoint
 from nlpbatch.errors import InputError, InvalidParameter, OutputError
-from nlpbatch.heads import check_head
 from nlpbatch.modelref import resolve
 from nlpbatch.results import MAX_DOCS, is_redis_output, parse_redis_output
 from nlpbatch.schema import ChunkMessage
@@ -104,7 +104,7 @@ def prepare_job(
     if check_model:
         source = resolve(model, download=False)
         if source.path != Path() and source.path.is_dir():
-            check_head(spec.name, spec.export_task, source.path)
+            check_checkpoint(spec.name, spec.export_task, validated, source.path)
         # A local folder is passed on as an absolute path, so workers elsewhere find it.
         if source.path != Path() and Path(model).expanduser().is_dir():
             model = str(source.path)

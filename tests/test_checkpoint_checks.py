@@ -1,4 +1,4 @@
-"""A checkpoint without the head a task needs is refused before any work, naming both."""
+"""A job its checkpoint cannot do (no head for the task, an unknown language) is refused up front."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nlpbatch.errors import UnknownModel
+from nlpbatch.errors import InvalidParameter, UnknownModel
 from producer.cli import main
 from producer.job import prepare_job
 from tests.conftest import write_jsonl
@@ -58,3 +58,38 @@ def test_a_checkpoint_with_the_task_s_head_is_accepted(
             inputs=[str(corpus)],
             output=str(tmp_path / "o.jsonl"),
         )
+
+
+def test_a_direction_a_t5_checkpoint_does_not_know_exits_2_before_any_work(
+    tiny_t5: Path, tmp_path: Path
+) -> None:
+    corpus = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "hello"}])
+    out = tmp_path / "out.jsonl"
+    argv = ["run", str(corpus), "-t", "translate", "-m", str(tiny_t5), "-o", str(out)]
+    result = CliRunner().invoke(
+        main, [*argv, "-p", "src_lang=en", "-p", "tgt_lang=ko"], catch_exceptions=False
+    )
+    assert result.exit_code == 2, result.output
+    assert "does not translate en->ko; it knows: en->de, en->fr" in result.stderr
+    assert not out.exists()
+
+
+def test_language_codes_of_a_multilingual_checkpoint_are_checked_before_any_work(tmp_path: Path) -> None:
+    from tests.generative_models import build_tiny_mbart50
+
+    mbart = str(build_tiny_mbart50(tmp_path / "mbart"))
+    corpus = str(write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "hello"}]))
+
+    def prepare(**params: str) -> object:
+        return prepare_job(
+            task="translation", model=mbart, inputs=[corpus], output=str(tmp_path / "o.jsonl"), params=params
+        )
+
+    assert prepare(src_lang="en_XX", tgt_lang="fr_XX")
+    # transformers would force the unknown token as the first token of every translation.
+    with pytest.raises(InvalidParameter, match=r"no language code 'xx_YY'; it knows: af_ZA, ar_AR, .*en_XX"):
+        prepare(src_lang="en_XX", tgt_lang="xx_YY")
+    with pytest.raises(InvalidParameter, match="no language code 'english'"):
+        prepare(src_lang="english", tgt_lang="fr_XX")
+    with pytest.raises(InvalidParameter, match="needs both src_lang and tgt_lang"):
+        prepare(src_lang="en_XX")
