@@ -15,6 +15,7 @@ from tests.family_tokenizers import (  # noqa: F401  (the texts are re-exported 
     check_tokenizer,
     tokenizer_for,
 )
+from tests.generative_models import _scramble, t5_config
 
 SIZE = dict(hidden=32, layers=2, heads=2, ffn=37, positions=128)
 INIT = 0.5
@@ -76,15 +77,6 @@ def build_encoder(folder: Path, family: str, head: str, labels: list[str] | None
     return folder
 
 
-def _scramble(model: Any, std: float) -> None:
-    """Wide random weights, so greedy and beam search pick tokens by clear margins."""
-    import torch
-
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0.0, std)
-
-
 def build_seq2seq(folder: Path, family: str, head: str = "generate", **generation: Any) -> Path:
     """A random BART or T5 for generation (or BART with a classifier head); `generation` goes
     into its generation_config.json, as real checkpoints ship it (num_beams=4, ...)."""
@@ -116,25 +108,7 @@ def build_seq2seq(folder: Path, family: str, head: str = "generate", **generatio
             config.update(_labels(MNLI_UPPER))
         model = cls[head](config).eval()
     else:
-        config = tf.T5Config(
-            vocab_size=len(tok),
-            d_model=SIZE["hidden"],
-            d_kv=8,
-            d_ff=37,
-            num_layers=2,
-            num_decoder_layers=2,
-            num_heads=4,
-            relative_attention_num_buckets=8,
-            decoder_start_token_id=0,
-            pad_token_id=0,
-            eos_token_id=1,
-            task_specific_params={
-                "summarization": {"prefix": "summarize: "},
-                "translation_en_to_fr": {"prefix": "translate English to French: "},
-                "translation_en_to_de": {"prefix": "translate English to German: "},
-            },
-        )
-        model = tf.T5ForConditionalGeneration(config).eval()
+        model = tf.T5ForConditionalGeneration(t5_config(len(tok))).eval()
     if family == "t5":  # BART's init_std already spreads it; scrambling its norms makes it repeat one token
         _scramble(model, 1.0)
     if head == "generate":
