@@ -18,9 +18,10 @@ FIELD = {"summarize": "summary_text", "translate": "translation_text", "generate
 HF_TASK = {"summarize": "summarization", "translate": "translation_en_to_fr", "generate": "text-generation"}
 
 
-@pytest.fixture(autouse=True)
-def _engine(settings: Settings) -> None:
-    engine.configure(settings, threads=1, backend="onnx")
+@pytest.fixture(autouse=True, params=["onnx", "torch"])
+def _engine(settings: Settings, request: pytest.FixtureRequest) -> None:
+    """Both backends: ONNX Runtime on CPU, PyTorch on GPUs."""
+    engine.configure(settings, threads=1, backend=request.param)
 
 
 def texts_of(task: str, records: list[dict]) -> list[str]:
