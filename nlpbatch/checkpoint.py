@@ -12,11 +12,13 @@ from typing import Any
 
 from nlpbatch.errors import InvalidParameter, UnknownModel
 
-# A task's model head (its export task) -> the class name ending transformers gives that head.
+# Task -> the class name ending transformers gives the head it runs (tasks not named here run
+# a bare encoder, a language model or no model at all).
 HEADS = {
-    "text-classification": "ForSequenceClassification",
-    "token-classification": "ForTokenClassification",
-    "question-answering": "ForQuestionAnswering",
+    "sentiment": "ForSequenceClassification",
+    "zero-shot": "ForSequenceClassification",
+    "ner": "ForTokenClassification",
+    "qa": "ForQuestionAnswering",
 }
 # Tokenizers that build translation inputs from language codes (transformers'
 # `_build_translation_inputs`), and how a code is spelt as a token in their vocabulary.
@@ -39,20 +41,20 @@ def read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def check_checkpoint(task: str, export_task: str, params: dict[str, Any], folder: Path) -> None:
+def check_checkpoint(task: str, params: dict[str, Any], folder: Path) -> None:
     """A JobError when the checkpoint in `folder` cannot do what the job asks of it."""
-    check_head(task, export_task, folder)
+    check_head(task, folder)
     if task == "translate":
         check_translation(params, folder)
 
 
-def check_head(task: str, export_task: str, folder: Path) -> None:
+def check_head(task: str, folder: Path) -> None:
     """UnknownModel when config.json names its architectures and none has the task's head.
 
     transformers gives a missing head random weights and only logs it, so a bare encoder
     (`BertModel`) would return confident but meaningless labels.
     """
-    head = HEADS.get(export_task)
+    head = HEADS.get(task)
     names = read_json(folder / "config.json").get("architectures")
     if head is None or not isinstance(names, list) or not names:
         return

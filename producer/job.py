@@ -10,6 +10,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from nlpbatch import defaults
 from nlpbatch.checkpoint import check_checkpoint
 from nlpbatch.errors import InputError, InvalidParameter, OutputError
 from nlpbatch.modelref import resolve
@@ -35,7 +36,7 @@ class JobSpec:
     precision: str = "fp32"
     text_field: str = "text"
     id_field: str = "id"
-    chunk_size: int = 256
+    chunk_size: int = defaults.CHUNK_SIZE
     stdin_format: str | None = None
     #: The folder relative inputs are read from.
     cwd: str = ""
@@ -89,7 +90,7 @@ def prepare_job(
     precision: str = "fp32",
     text_field: str = "text",
     id_field: str = "id",
-    chunk_size: int = 256,
+    chunk_size: int = defaults.CHUNK_SIZE,
     stdin_format: str | None = None,
     check_model: bool = True,
 ) -> JobSpec:
@@ -104,7 +105,7 @@ def prepare_job(
     if check_model:
         source = resolve(model, download=False)
         if source.path != Path() and source.path.is_dir():
-            check_checkpoint(spec.name, spec.export_task, validated, source.path)
+            check_checkpoint(spec.name, validated, source.path)
         # A local folder is passed on as an absolute path, so workers elsewhere find it.
         if source.path != Path() and Path(model).expanduser().is_dir():
             model = str(source.path)

@@ -93,3 +93,14 @@ def test_language_codes_of_a_multilingual_checkpoint_are_checked_before_any_work
         prepare(src_lang="english", tgt_lang="fr_XX")
     with pytest.raises(InvalidParameter, match="needs both src_lang and tgt_lang"):
         prepare(src_lang="en_XX")
+
+
+def test_the_producer_s_head_table_names_the_head_each_worker_pipeline_loads() -> None:
+    from nlpbatch.checkpoint import HEADS
+    from worker.pipelines import PIPELINES
+
+    for task, cls in PIPELINES.items():
+        head = cls.head
+        auto = head.auto_class if head else ""
+        expected = next((h for h in set(HEADS.values()) if auto.endswith(h)), None)
+        assert HEADS.get(task) == expected, task
