@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from nlpbatch import defaults
+from nlpbatch.checkpoint import check_checkpoint
 from nlpbatch.errors import InputError, InvalidParameter
 from nlpbatch.modelref import resolve
 from nlpbatch.outputs import open_output
@@ -102,6 +103,8 @@ def prepare_job(
     out = target.check()
     if check_model:
         source = resolve(model, download=False)
+        if source.path != Path() and source.path.is_dir():
+            check_checkpoint(spec.name, validated, source.path)
         # A local folder is passed on as an absolute path, so workers elsewhere find it.
         if source.path != Path() and Path(model).expanduser().is_dir():
             model = str(source.path)

@@ -126,3 +126,6 @@ def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.generative_models import build_tiny_gpt2
 
     return build_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+from tests.family_fixtures import family_generators, family_models  # noqa: E402, F401
