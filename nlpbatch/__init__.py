@@ -9,9 +9,13 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:
-    """`from nlpbatch import Client`, imported only when asked for (it brings in Celery)."""
+    """`Client`, `pipeline` and `run`, imported only when asked for (they bring in Celery or models)."""
     if name == "Client":
         from producer.api import Client
 
         return Client
+    if name in ("pipeline", "run", "Pipeline"):
+        from producer import inprocess
+
+        return getattr(inprocess, name)
     raise AttributeError(f"module 'nlpbatch' has no attribute {name!r}")

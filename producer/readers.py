@@ -148,7 +148,8 @@ def _expand_url(item: str) -> list[Source]:
     return sources
 
 
-def _doc_from_row(row: Any, where: str, fields: FieldMap) -> Doc:
+def doc_from_row(row: Any, where: str | int, fields: FieldMap) -> Doc:
+    """The document of one input row: its id (or `where`) and the fields the task reads."""
     if not isinstance(row, dict):
         return {"id": where, "error": {"type": "MalformedInput", "message": f"{where}: not a JSON object"}}
     raw_id = row.get(fields.id_field)
@@ -184,7 +185,7 @@ def _read_jsonl(stream: IO[bytes], name: str, fields: FieldMap) -> Iterator[Doc]
         except json.JSONDecodeError as exc:
             yield _error_doc(where, "MalformedInput", f"invalid JSON: {exc.msg} at column {exc.colno}")
             continue
-        yield _doc_from_row(row, where, fields)
+        yield doc_from_row(row, where, fields)
 
 
 def _read_txt(stream: IO[bytes], name: str, fields: FieldMap) -> Iterator[Doc]:
@@ -256,7 +257,7 @@ def _read_csv(stream: IO[bytes], name: str, fields: FieldMap, delimiter: str) ->
                 yield _error_doc(where, "MalformedInput", "more cells than header columns")
             elif row:
                 cells = dict(zip(header, row, strict=False))
-                yield _doc_from_row({h: cells.get(h) for h in header}, where, fields)
+                yield doc_from_row({h: cells.get(h) for h in header}, where, fields)
 
 
 def _read_parquet(path: str, name: str, fields: FieldMap) -> Iterator[Doc]:
@@ -269,7 +270,7 @@ def _read_parquet(path: str, name: str, fields: FieldMap) -> Iterator[Doc]:
     for batch in pf.iter_batches(columns=columns or None, batch_size=2048):
         for row in batch.to_pylist():
             number += 1
-            yield _doc_from_row(row, f"{name}:{number}", fields)
+            yield doc_from_row(row, f"{name}:{number}", fields)
 
 
 def _sniff(stream: IO[bytes]) -> tuple[str, IO[bytes]]:
