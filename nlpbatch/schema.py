@@ -18,6 +18,9 @@ SCHEMA_VERSION = 1
 Doc = dict[str, Any]
 Record = dict[str, Any]
 
+#: A document's input fields to copy into its record (`--keep-fields`), under this key.
+KEPT = "kept"
+
 
 @dataclass(frozen=True)
 class ChunkMessage:
@@ -65,3 +68,16 @@ class ChunkMessage:
 def error_record(doc_id: Any, error: dict[str, str]) -> Record:
     """The record for a document that could not be processed."""
     return {"id": doc_id, "error": error}
+
+
+def without_kept(docs: list[Doc]) -> tuple[list[Doc], list[dict[str, Any] | None]]:
+    """(the documents as the task sees them, each one's kept input fields or None)."""
+    kept = [d.get(KEPT) for d in docs]
+    if not any(k is not None for k in kept):
+        return docs, kept
+    return [{k: v for k, v in d.items() if k != KEPT} for d in docs], kept
+
+
+def with_kept(records: list[Record], kept: list[dict[str, Any] | None]) -> list[Record]:
+    """Records with their document's kept fields after the id; the task's own fields win."""
+    return [r if k is None else {"id": r.get("id"), **k, **r} for r, k in zip(records, kept, strict=True)]

@@ -55,12 +55,16 @@ class Client:
         chunk_size: int = defaults.CHUNK_SIZE,
         precision: str = "fp32",
         max_in_flight: int = defaults.MAX_IN_FLIGHT,
+        keep_fields: Sequence[str] = (),
+        field_map: dict[str, str] | None = None,
     ) -> Job:
         """Validate and queue a job; returns once every chunk is queued (not done).
 
         `inputs` are files, folders, globs or fsspec URLs; `output` is a `.jsonl` or
         `.parquet` path or URL, or `redis://` to keep the records in Redis for a day
-        (`redis://?ttl=SECONDS` to choose).
+        (`redis://?ttl=SECONDS` to choose). `keep_fields` names input columns to copy
+        into every record (`["all"]` for every one); `field_map` reads a task field from
+        another column (`{"question": "q"}`).
         """
         items = [inputs] if isinstance(inputs, str | Path) else list(inputs)
         job = prepare_job(
@@ -73,6 +77,8 @@ class Client:
             text_field=text_field,
             id_field=id_field,
             chunk_size=chunk_size,
+            keep_fields=keep_fields,
+            field_map=field_map,
         )
         submission = submit_job(job, self.settings, max_in_flight=max_in_flight)
         return Job(self, submission.job_id)

@@ -156,6 +156,8 @@ def run(
     gate_threshold: float | None = None,
     gate_docs: int = defaults.GATE_DOCS,
     settings: Settings | None = None,
+    keep_fields: Sequence[str] = (),
+    field_map: Mapping[str, str] | None = None,
 ) -> RunReport:
     """`nlpbatch run` from Python: read the input files, write `output`, return the report."""
     job = prepare_job(
@@ -168,6 +170,8 @@ def run(
         text_field=text_field,
         id_field=id_field,
         chunk_size=chunk_size,
+        keep_fields=keep_fields,
+        field_map=dict(field_map or {}),
     )
     return run_job(
         job,

@@ -17,7 +17,7 @@ from nlpbatch.outputs import open_output
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.tasks import TaskSpec, get_task
 from producer.chunking import chunked
-from producer.readers import STDIN, FieldMap, Source, check_fields, expand_inputs, iter_documents
+from producer.readers import STDIN, FieldMap, Source, check_fields, check_kept, expand_inputs, iter_documents
 
 PRECISIONS = ("fp32", "int8", "auto")
 
@@ -38,6 +38,10 @@ class JobSpec:
     stdin_format: str | None = None
     #: The folder relative inputs are read from.
     cwd: str = ""
+    #: Task field -> the input column it is read from (`--field question=q`).
+    field_map: dict[str, str] = field(default_factory=dict)
+    #: Input columns copied into every record (`--keep-fields`; `("all",)` for every one).
+    keep_fields: tuple[str, ...] = ()
 
     @property
     def spec(self) -> TaskSpec:
@@ -47,7 +51,7 @@ class JobSpec:
     def fields(self) -> FieldMap:
         spec = self.spec
         others = tuple(f for f in (*spec.input_fields, *spec.optional_fields) if f != "text")
-        return FieldMap(self.text_field, self.id_field, others)
+        return FieldMap(self.text_field, self.id_field, others, dict(self.field_map), self.keep_fields)
 
     def sources(self) -> list[Source]:
         return expand_inputs(self.inputs, stdin_format=self.stdin_format, base=self.cwd or None)
@@ -75,6 +79,7 @@ class JobSpec:
         known = {f for f in cls.__dataclass_fields__}
         values = {k: v for k, v in data.items() if k in known}
         values["inputs"] = tuple(values["inputs"])
+        values["keep_fields"] = tuple(values.get("keep_fields") or ())
         return cls(**values)
 
 
@@ -91,10 +96,21 @@ def prepare_job(
     chunk_size: int = defaults.CHUNK_SIZE,
     stdin_format: str | None = None,
     check_model: bool = True,
+    field_map: dict[str, str] | None = None,
+    keep_fields: Sequence[str] = (),
 ) -> JobSpec:
     """A validated JobSpec; raises a JobError naming the problem and the valid choices."""
     spec = get_task(task)
     validated = spec.validate_params(dict(params or {}))
+    renames = dict(field_map or {})
+    readable = ("text", *spec.input_fields, *spec.optional_fields)
+    for name in renames:
+        if name not in readable:
+            raise InvalidParameter(
+                f"--field {name}=...: task {spec.name} reads no field {name!r}; "
+                f"it reads: {', '.join(dict.fromkeys(readable))}"
+            )
+    text_field = renames.pop("text", text_field)
     if precision not in PRECISIONS:
         raise InvalidParameter(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     if chunk_size < 1:
@@ -120,8 +136,11 @@ def prepare_job(
         chunk_size=chunk_size,
         stdin_format=stdin_format,
         cwd=os.getcwd(),
+        field_map=renames,
+        keep_fields=tuple(keep_fields),
     )
     check_fields(job.sources(), job.fields, spec.input_fields)
+    check_kept(job.sources(), job.fields)
     for name in spec.param_or_field:
         if validated.get(name) is None:
             try:

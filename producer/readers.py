@@ -20,6 +20,8 @@ from typing import IO, Any, cast
 from nlpbatch import storage
 from nlpbatch.errors import InputError, OutputError
 from nlpbatch.schema import Doc
+from producer.csvrows import read_csv as _read_csv  # the name callers and tests know
+from producer.fields import ALL, FieldMap, doc_from_row, error_doc
 
 FORMATS = {
     ".jsonl": "jsonl",
@@ -45,21 +47,6 @@ class Source:
         if self.path == STDIN:
             return "<stdin>"
         return self.label or self.path
-
-
-@dataclass(frozen=True)
-class FieldMap:
-    """Which input columns feed the task: `text` from `text_field`, the rest by their names."""
-
-    text_field: str = "text"
-    id_field: str = "id"
-    other_fields: tuple[str, ...] = ()
-
-    def wanted(self) -> dict[str, str]:
-        """Column name -> document field name."""
-        out = {self.text_field: "text"}
-        out.update({name: name for name in self.other_fields})
-        return out
 
 
 def expand_inputs(
@@ -148,22 +135,6 @@ def _expand_url(item: str) -> list[Source]:
     return sources
 
 
-def doc_from_row(row: Any, where: str | int, fields: FieldMap) -> Doc:
-    """The document of one input row: its id (or `where`) and the fields the task reads."""
-    if not isinstance(row, dict):
-        return {"id": where, "error": {"type": "MalformedInput", "message": f"{where}: not a JSON object"}}
-    raw_id = row.get(fields.id_field)
-    doc: Doc = {"id": raw_id if raw_id not in (None, "") else where}
-    for column, name in fields.wanted().items():
-        if column in row:
-            doc[name] = row[column]
-    return doc
-
-
-def _error_doc(where: str, kind: str, message: str) -> Doc:
-    return {"id": where, "error": {"type": kind, "message": f"{where}: {message}"}}
-
-
 def _binary(source: Source) -> IO[bytes]:
     if source.path == STDIN:
         return sys.stdin.buffer
@@ -178,12 +149,12 @@ def _read_jsonl(stream: IO[bytes], name: str, fields: FieldMap) -> Iterator[Doc]
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield _error_doc(where, "MalformedInput", f"invalid UTF-8 at byte {exc.start}")
+            yield error_doc(where, "MalformedInput", f"invalid UTF-8 at byte {exc.start}")
             continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield _error_doc(where, "MalformedInput", f"invalid JSON: {exc.msg} at column {exc.colno}")
+            yield error_doc(where, "MalformedInput", f"invalid JSON: {exc.msg} at column {exc.colno}")
             continue
         yield doc_from_row(row, where, fields)
 
@@ -194,80 +165,17 @@ def _read_txt(stream: IO[bytes], name: str, fields: FieldMap) -> Iterator[Doc]:
         try:
             text = raw.decode("utf-8").rstrip("\r\n")
         except UnicodeDecodeError as exc:
-            yield _error_doc(where, "MalformedInput", f"invalid UTF-8 at byte {exc.start}")
+            yield error_doc(where, "MalformedInput", f"invalid UTF-8 at byte {exc.start}")
             continue
         yield {"id": where, "text": text}
-
-
-# A quoted cell may span lines; a row still open after this many lines is a broken quote.
-CSV_ROW_MAX_LINES = 100
-
-
-def _csv_lines(stream: IO[bytes]) -> Iterator[tuple[int, str | None]]:
-    """(line number, text), or None as text for a line that is not UTF-8."""
-    for number, raw in enumerate(stream, start=1):
-        try:
-            yield number, raw.decode("utf-8")
-        except UnicodeDecodeError:
-            yield number, None
-
-
-def _read_csv(stream: IO[bytes], name: str, fields: FieldMap, delimiter: str) -> Iterator[Doc]:
-    """Rows as documents, named by their first line.
-
-    Each row is parsed on its own, so one bad line cannot swallow the rest of the file: a
-    row that does not parse (a quote never closed) becomes an error for its first line, and
-    the lines it took in are read again as rows of their own.
-    """
-    source = _csv_lines(stream)
-    pending: list[tuple[int, str | None]] = []  # lines given back, next one last
-    header: list[str] | None = None
-
-    def next_line() -> tuple[int, str | None] | None:
-        return pending.pop() if pending else next(source, None)
-
-    while (first := next_line()) is not None:
-        number, text = first
-        where = f"{name}:{number}"
-        if text is None:
-            yield _error_doc(where, "MalformedInput", "invalid UTF-8")
-            continue
-        taken = [text]
-        rows: list[list[str]] | None = None
-        problem = ""
-        while rows is None:
-            try:
-                rows = list(csv.reader(io.StringIO("".join(taken)), delimiter=delimiter, strict=True))
-            except csv.Error as exc:
-                problem = str(exc)
-                following = next_line() if "unexpected end" in problem else None
-                if following is None or following[1] is None or len(taken) >= CSV_ROW_MAX_LINES:
-                    if following is not None:
-                        pending.append(following)
-                    break
-                taken.append(following[1])
-        if rows is None:
-            yield _error_doc(where, "MalformedInput", f"unreadable CSV row: {problem}")
-            pending.extend((number + i, line) for i, line in reversed(list(enumerate(taken))[1:]))
-            continue
-        for row in rows:
-            if header is None:
-                header = row
-            elif len(row) > len(header):
-                yield _error_doc(where, "MalformedInput", "more cells than header columns")
-            elif row:
-                cells = dict(zip(header, row, strict=False))
-                yield doc_from_row({h: cells.get(h) for h in header}, where, fields)
 
 
 def _read_parquet(path: str, name: str, fields: FieldMap) -> Iterator[Doc]:
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(storage.open_read(path) if storage.is_url(path) else path)
-    available = set(pf.schema_arrow.names)
-    columns = [c for c in (fields.id_field, *fields.wanted()) if c in available]
     number = 0
-    for batch in pf.iter_batches(columns=columns or None, batch_size=2048):
+    for batch in pf.iter_batches(columns=fields.columns(pf.schema_arrow.names), batch_size=2048):
         for row in batch.to_pylist():
             number += 1
             yield doc_from_row(row, f"{name}:{number}", fields)
@@ -346,9 +254,29 @@ def check_fields(sources: Sequence[Source], fields: FieldMap, required: Sequence
         for name in required:
             column = columns.get(name, name)
             if column not in present:
-                hint = " (choose it with --text-field)" if name == "text" else ""
+                hint = (
+                    " (choose it with --text-field)"
+                    if name == "text"
+                    else f" (choose it with --field {name}=COLUMN)"
+                )
                 raise InputError(
                     f"field {column!r} not found in {source.name}{hint}; "
                     f"fields there: {', '.join(sorted(present)) or 'none'}"
                 )
+        return
+
+
+def check_kept(sources: Sequence[Source], fields: FieldMap) -> None:
+    """InputError if the first readable source lacks a column named in `--keep-fields`."""
+    named = [name for name in fields.keep if name != ALL]
+    for source in sources:
+        present = first_fields(source)
+        if present is None:
+            continue
+        missing = [name for name in named if name not in present]
+        if missing:
+            raise InputError(
+                f"--keep-fields: {', '.join(missing)} not found in {source.name}; "
+                f"fields there: {', '.join(sorted(present)) or 'none'}"
+            )
         return

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from nlpbatch.schema import ChunkMessage, Record
+from nlpbatch.schema import ChunkMessage, Record, with_kept, without_kept
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
 from worker import metrics
@@ -116,4 +116,5 @@ def get_pipeline(task: str, model: str, precision: str, params: dict[str, object
 def run_chunk(msg: ChunkMessage) -> list[Record]:
     """Process one chunk: exactly one record per document, in the chunk's order."""
     pipeline = get_pipeline(msg.task, msg.model, msg.precision, msg.params)
-    return pipeline(msg.docs)
+    docs, kept = without_kept(msg.docs)
+    return with_kept(pipeline(docs), kept)

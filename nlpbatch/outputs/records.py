@@ -50,8 +50,8 @@ def jsonl_bytes(records: Iterable[Record]) -> bytes:
     return "".join(dumps(r) + "\n" for r in records).encode("utf-8")
 
 
-def arrow_schema(spec: TaskSpec) -> Any:
-    """The Parquet schema of a task's records: id, the task's fields, and error."""
+def arrow_schema(spec: TaskSpec, kept: dict[str, Any] | None = None) -> Any:
+    """The Parquet schema of a task's records: id, kept input fields, the task's fields, error."""
     import pyarrow as pa
 
     types = {
@@ -65,13 +65,42 @@ def arrow_schema(spec: TaskSpec) -> Any:
     }
     error = pa.struct([("type", pa.string()), ("message", pa.string())])
     fields = [pa.field("id", pa.string())]
+    fields += [pa.field(n, pa.string() if t == JSON_TYPE else t) for n, t in (kept or {}).items()]
     fields += [pa.field(name, types[kind]) for name, kind in spec.output_fields.items()]
     fields.append(pa.field("error", error))
     return pa.schema(fields)
 
 
-def _to_row(spec: TaskSpec, record: Record) -> Record:
+def kept_types(spec: TaskSpec, rows: list[Record]) -> dict[str, Any]:
+    """Arrow types of the input fields kept in `rows` (the first rows of a job's output).
+
+    A field's type is what Arrow infers from those rows; a field that is null in all of
+    them, or whose values have no one type, is a JSON string, so that every row group of
+    the file has the same schema.
+    """
+    import pyarrow as pa
+
+    own = {"id", "error", *spec.output_fields}
+    names = [n for n in dict.fromkeys(k for r in rows for k in r) if n not in own]
+    types: dict[str, Any] = {}
+    for name in names:
+        try:
+            kind = pa.array([r.get(name) for r in rows]).type
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            kind = pa.null()
+        types[name] = JSON_TYPE if pa.types.is_null(kind) else kind
+    return types
+
+
+#: A kept input field whose type is not known from the first rows: each value as JSON text.
+JSON_TYPE = "json"
+
+
+def _to_row(spec: TaskSpec, record: Record, kept: dict[str, Any] | None = None) -> Record:
     row: Record = {"id": None if record.get("id") is None else str(record["id"])}
+    for name, kind in (kept or {}).items():
+        value = record.get(name)
+        row[name] = dumps(value) if kind == JSON_TYPE and value is not None else value
     for name, kind in spec.output_fields.items():
         value = record.get(name)
         if kind == "json" and value is not None:
@@ -94,7 +123,6 @@ class RecordWriter:
         self.format = output_format(self.path)
         self.count = 0
         self._row_group = row_group
-        self._pending: list[Record] = []
         folder = None if self.target else self.path.parent
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
@@ -106,10 +134,9 @@ class RecordWriter:
         if self.format == "jsonl":
             self._fh = self._tmp.open("w", encoding="utf-8")
         else:
-            import pyarrow.parquet as pq
-
-            self._schema = arrow_schema(spec)
-            self._pq = pq.ParquetWriter(str(self._tmp), self._schema)
+            # The schema waits for the first rows: kept input fields take their types from them.
+            self._raw: list[Record] = []
+            self._kept: dict[str, Any] | None = None
 
     def write(self, records: Iterable[Record]) -> None:
         for record in records:
@@ -117,16 +144,30 @@ class RecordWriter:
             if self._fh is not None:
                 self._fh.write(dumps(record) + "\n")
             else:
-                self._pending.append(_to_row(self.spec, record))
-                if len(self._pending) >= self._row_group:
+                self._raw.append(record)
+                if len(self._raw) >= self._row_group:
                     self._flush()
 
     def _flush(self) -> None:
-        if self._pending:
-            import pyarrow as pa
+        import pyarrow as pa
 
-            self._pq.write_table(pa.Table.from_pylist(self._pending, schema=self._schema))
-            self._pending = []
+        if self._pq is None:
+            import pyarrow.parquet as pq
+
+            self._kept = kept_types(self.spec, self._raw)
+            self._schema = arrow_schema(self.spec, self._kept)
+            self._pq = pq.ParquetWriter(str(self._tmp), self._schema)
+        if self._raw:
+            rows = [_to_row(self.spec, r, self._kept) for r in self._raw]
+            try:
+                table = pa.Table.from_pylist(rows, schema=self._schema)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                raise OutputError(
+                    f"a kept input field changed type after the output's first rows ({exc}); "
+                    "write .jsonl, or keep fields of one type"
+                ) from None
+            self._pq.write_table(table)
+            self._raw = []
 
     def close(self) -> Path | str:
         """Finish the file and move it into place; returns the final path or URL."""

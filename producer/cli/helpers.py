@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -98,6 +98,19 @@ def job_options(fn: F) -> F:
         ),
         click.option("--id-field", default="id", show_default=True, help="Input column holding the id."),
         click.option(
+            "--field",
+            "field_pairs",
+            multiple=True,
+            metavar="FIELD=COLUMN",
+            help="Read the task's FIELD from input COLUMN, e.g. question=q (repeatable).",
+        ),
+        click.option(
+            "--keep-fields",
+            default=None,
+            metavar="A,B|all",
+            help="Input columns to copy into every record, or `all`.",
+        ),
+        click.option(
             "--chunk-size",
             default=defaults.CHUNK_SIZE,
             show_default=True,
@@ -157,7 +170,25 @@ def build_job(kw: dict[str, Any]) -> Any:
         id_field=kw["id_field"],
         chunk_size=kw["chunk_size"],
         stdin_format=kw["input_format"],
+        field_map=parse_pairs(kw.get("field_pairs") or (), "--field"),
+        keep_fields=parse_keep(kw.get("keep_fields")),
     )
+
+
+def parse_pairs(pairs: Sequence[str], hint: str) -> dict[str, str]:
+    """`name=value` strings as a dict; a pair without `=` is a usage error."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise click.BadParameter(f"expected FIELD=COLUMN, got {pair!r}", param_hint=hint)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_keep(value: str | None) -> tuple[str, ...]:
+    """`a,b` or `all` as a tuple of column names."""
+    return tuple(name.strip() for name in (value or "").split(",") if name.strip())
 
 
 def load_settings(**flags: Any) -> Settings:
