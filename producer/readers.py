@@ -22,15 +22,8 @@ from nlpbatch.errors import InputError, OutputError
 from nlpbatch.schema import Doc
 from producer.csvrows import read_csv as _read_csv  # the name callers and tests know
 from producer.fields import ALL, FieldMap, doc_from_row, error_doc
+from producer.formats import VALID, decompressed, format_of
 
-FORMATS = {
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".txt": "txt",
-    ".parquet": "parquet",
-}
 STDIN = "-"
 
 
@@ -69,32 +62,30 @@ def expand_inputs(
         given = Path(item).expanduser()
         path = given if given.is_absolute() else root / given
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FORMATS)
+            found = sorted(p for p in path.rglob("*") if p.is_file() and format_of(p.name))
             if not found:
-                raise InputError(f"folder {item} has no readable files ({', '.join(FORMATS)})")
-            sources += [
-                Source(str(p), FORMATS[p.suffix.lower()], str(given / p.relative_to(path))) for p in found
-            ]
+                raise InputError(f"folder {item} has no readable files ({VALID})")
+            sources += [Source(str(p), _format(p.name), str(given / p.relative_to(path))) for p in found]
         elif path.is_file():
-            fmt = FORMATS.get(path.suffix.lower())
+            fmt = format_of(path.name)
             if fmt is None:
                 raise InputError(
-                    f"unknown input format {path.suffix or '(no extension)'!r} for {item}; "
-                    f"valid: {', '.join(FORMATS)}"
+                    f"unknown input format {''.join(path.suffixes[-2:]) or '(no extension)'!r} for {item}; "
+                    f"valid: {VALID}"
                 )
             sources.append(Source(str(path), fmt, item))
         elif glob.has_magic(item):
             matched = sorted(
                 Path(p)
                 for p in glob.glob(str(path), recursive=True)
-                if Path(p).is_file() and Path(p).suffix.lower() in FORMATS
+                if Path(p).is_file() and format_of(Path(p).name)
             )
             if not matched:
                 raise InputError(f"no readable files match {item}")
             sources += [
                 Source(
                     str(p),
-                    FORMATS[p.suffix.lower()],
+                    _format(p.name),
                     str(p.relative_to(root)) if not given.is_absolute() else str(p),
                 )
                 for p in matched
@@ -110,9 +101,9 @@ def _expand_url(item: str) -> list[Source]:
     """The readable files behind an fsspec URL: one file, a folder, or a glob."""
     try:
         if storage.is_file(item):
-            fmt = FORMATS.get(Path(item).suffix.lower())
+            fmt = format_of(Path(item).name)
             if fmt is None:
-                raise InputError(f"unknown input format for {item}; valid: {', '.join(FORMATS)}")
+                raise InputError(f"unknown input format for {item}; valid: {VALID}")
             return [Source(item, fmt, item)]
         if storage.is_dir(item):
             prefix: str | None = item.rstrip("/") + "/"
@@ -126,19 +117,21 @@ def _expand_url(item: str) -> list[Source]:
     except OSError as exc:
         raise InputError(f"cannot read {item}: {exc}") from None
     sources = [
-        Source(url, FORMATS[Path(url).suffix.lower()], prefix + rel if prefix else url)
-        for url, rel in found
-        if Path(url).suffix.lower() in FORMATS
+        Source(url, _format(url), prefix + rel if prefix else url) for url, rel in found if format_of(url)
     ]
     if not sources:
-        raise InputError(f"no readable files ({', '.join(FORMATS)}) in {item}")
+        raise InputError(f"no readable files ({VALID}) in {item}")
     return sources
+
+
+def _format(name: str) -> str:
+    return format_of(name) or "auto"
 
 
 def _binary(source: Source) -> IO[bytes]:
     if source.path == STDIN:
         return sys.stdin.buffer
-    return storage.open_read(source.path)
+    return decompressed(storage.open_read(source.path), source.path)
 
 
 def _read_jsonl(stream: IO[bytes], name: str, fields: FieldMap) -> Iterator[Doc]:
@@ -229,7 +222,7 @@ def first_fields(source: Source) -> set[str] | None:
 
         with storage.open_read(source.path) as fh:
             return set(pq.ParquetFile(fh).schema_arrow.names)
-    with storage.open_read(source.path) as fh:
+    with _binary(source) as fh:
         if source.format in ("csv", "tsv"):
             text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
             header = next(csv.reader(text, delimiter="," if source.format == "csv" else "\t"), None)
