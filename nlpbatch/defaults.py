@@ -48,3 +48,10 @@ FINISHED_JOB_TTL = 7 * 24 * 3600
 
 RESULTS_TTL = 24 * 3600
 """Seconds the results of a job with output `redis://` stay in Redis unless `?ttl=` says otherwise."""
+
+DRY_RUN_SAMPLE = 200
+"""Documents whose tokens `--dry-run` counts, to estimate the tokens of the whole input."""
+
+DRY_RUN_TOKENS_PER_SECOND = 10_000
+"""The speed `--dry-run` assumes to turn tokens into time: a rough figure for a base-size
+encoder on a few CPU cores. Measure a real one with `--limit`."""

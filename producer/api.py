@@ -57,6 +57,7 @@ class Client:
         max_in_flight: int = defaults.MAX_IN_FLIGHT,
         keep_fields: Sequence[str] = (),
         field_map: dict[str, str] | None = None,
+        limit: int | None = None,
     ) -> Job:
         """Validate and queue a job; returns once every chunk is queued (not done).
 
@@ -79,6 +80,7 @@ class Client:
             chunk_size=chunk_size,
             keep_fields=keep_fields,
             field_map=field_map,
+            limit=limit,
         )
         submission = submit_job(job, self.settings, max_in_flight=max_in_flight)
         return Job(self, submission.job_id)

@@ -158,6 +158,7 @@ def run(
     settings: Settings | None = None,
     keep_fields: Sequence[str] = (),
     field_map: Mapping[str, str] | None = None,
+    limit: int | None = None,
 ) -> RunReport:
     """`nlpbatch run` from Python: read the input files, write `output`, return the report."""
     job = prepare_job(
@@ -172,6 +173,7 @@ def run(
         chunk_size=chunk_size,
         keep_fields=keep_fields,
         field_map=dict(field_map or {}),
+        limit=limit,
     )
     return run_job(
         job,

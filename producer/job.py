@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -14,7 +15,7 @@ from nlpbatch.checkpoint import check_checkpoint
 from nlpbatch.errors import InputError, InvalidParameter
 from nlpbatch.modelref import resolve
 from nlpbatch.outputs import open_output
-from nlpbatch.schema import ChunkMessage
+from nlpbatch.schema import ChunkMessage, Doc
 from nlpbatch.tasks import TaskSpec, get_task
 from producer.chunking import chunked
 from producer.readers import STDIN, FieldMap, Source, check_fields, check_kept, expand_inputs, iter_documents
@@ -42,6 +43,8 @@ class JobSpec:
     field_map: dict[str, str] = field(default_factory=dict)
     #: Input columns copied into every record (`--keep-fields`; `("all",)` for every one).
     keep_fields: tuple[str, ...] = ()
+    #: Read only the first this many documents (`--limit`); None for all.
+    limit: int | None = None
 
     @property
     def spec(self) -> TaskSpec:
@@ -58,7 +61,7 @@ class JobSpec:
 
     def messages(self, job_id: str) -> Iterator[ChunkMessage]:
         """The job's chunk messages, in order; the same every time for the same input."""
-        docs = iter_documents(self.sources(), self.fields)
+        docs = self.documents()
         for index, chunk in enumerate(chunked(docs, self.chunk_size)):
             yield ChunkMessage(
                 job_id=job_id,
@@ -70,6 +73,10 @@ class JobSpec:
                 precision=self.precision,
                 output=self.output,
             )
+
+    def documents(self) -> Iterator[Doc]:
+        """The job's documents, in order, up to its limit."""
+        return itertools.islice(iter_documents(self.sources(), self.fields), self.limit)
 
     def manifest(self, job_id: str) -> dict[str, Any]:
         return {"job_id": job_id, "created": time.time(), **asdict(self)}
@@ -98,6 +105,7 @@ def prepare_job(
     check_model: bool = True,
     field_map: dict[str, str] | None = None,
     keep_fields: Sequence[str] = (),
+    limit: int | None = None,
 ) -> JobSpec:
     """A validated JobSpec; raises a JobError naming the problem and the valid choices."""
     spec = get_task(task)
@@ -115,6 +123,8 @@ def prepare_job(
         raise InvalidParameter(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     if chunk_size < 1:
         raise InvalidParameter(f"chunk size must be at least 1, got {chunk_size}")
+    if limit is not None and limit < 1:
+        raise InvalidParameter(f"--limit must be at least 1, got {limit}")
     target = open_output(output)
     out = target.check()
     if check_model:
@@ -138,6 +148,7 @@ def prepare_job(
         cwd=os.getcwd(),
         field_map=renames,
         keep_fields=tuple(keep_fields),
+        limit=limit,
     )
     check_fields(job.sources(), job.fields, spec.input_fields)
     check_kept(job.sources(), job.fields)
@@ -147,5 +158,5 @@ def prepare_job(
                 check_fields(job.sources(), job.fields, (name,))
             except InputError as exc:
                 raise InputError(f"{exc}; or give it for the whole job with --param {name}=...") from None
-    target.check_size(lambda: iter_documents(job.sources(), job.fields), from_stdin=STDIN in job.inputs)
+    target.check_size(job.documents, from_stdin=STDIN in job.inputs)
     return job

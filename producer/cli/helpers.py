@@ -142,6 +142,14 @@ def job_options(fn: F) -> F:
             help="The job's first documents the int8 gate compares.",
         ),
         click.option(
+            "--limit", type=click.IntRange(1), default=None, help="Only the first N documents of the input."
+        ),
+        click.option(
+            "--dry-run",
+            is_flag=True,
+            help="Check the job, count documents and chunks, estimate tokens and time; run nothing.",
+        ),
+        click.option(
             "--input-format",
             default=None,
             type=click.Choice(["jsonl", "txt", "csv", "tsv"]),
@@ -172,6 +180,7 @@ def build_job(kw: dict[str, Any]) -> Any:
         stdin_format=kw["input_format"],
         field_map=parse_pairs(kw.get("field_pairs") or (), "--field"),
         keep_fields=parse_keep(kw.get("keep_fields")),
+        limit=kw.get("limit"),
     )
 
 

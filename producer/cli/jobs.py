@@ -19,6 +19,14 @@ from producer.cli.helpers import (
 )
 
 
+def print_plan(job: Any, as_json: bool) -> None:
+    """What `--dry-run` prints: the job's documents, chunks, tokens and time, all estimated here."""
+    from producer.dryrun import describe_plan, dry_run
+
+    plan = dry_run(job)
+    click.echo(json.dumps(plan) if as_json else describe_plan(plan))
+
+
 @click.command()
 @job_options
 @click.option("--threads", type=int, default=None, help="Model threads [default: all cores].")
@@ -32,6 +40,9 @@ def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, **
     from producer.run import run_job
 
     job = build_job(kw)
+    if kw["dry_run"]:
+        print_plan(job, as_json)
+        return
     report = run_job(
         job,
         settings_for(ctx),
@@ -59,6 +70,9 @@ def submit(ctx: click.Context, broker: str | None, max_in_flight: int, wait_afte
     from producer.client import submit_job, wait_job
 
     job = build_job(kw)
+    if kw["dry_run"]:
+        print_plan(job, as_json=False)
+        return
     settings = settings_for(ctx, broker)
 
     def announce(job_id: str) -> None:

@@ -1,0 +1,145 @@
+"""`--limit N` reads only the first documents; `--dry-run` counts and estimates, and does nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from tokenizers import Tokenizer
+
+from nlpbatch.outputs.records import read_records
+from producer.cli import main
+from producer.job import prepare_job
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_limit_runs_only_the_first_documents(corpus: Path, tiny_bert: Path, tmp_path: Path) -> None:
+    out = tmp_path / "limited.jsonl"
+    code, output = invoke(
+        "run",
+        str(corpus),
+        "-t",
+        "sentiment",
+        "-m",
+        str(tiny_bert),
+        "-o",
+        str(out),
+        "--limit",
+        "4",
+        "--chunk-size",
+        "3",
+        "--json",
+    )
+    assert code == 0, output
+    assert [r["id"] for r in read_records(out)] == ["d0", "d1", "d2", "d3"]
+    assert json.loads(output)["chunks"] == 2
+
+
+def test_a_submitted_job_with_a_limit_queues_only_its_chunks(
+    corpus: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    job = prepare_job(
+        task="sentiment",
+        model=str(tiny_bert),
+        inputs=[str(corpus)],
+        output=str(tmp_path / "o.jsonl"),
+        chunk_size=2,
+        limit=5,
+    )
+    assert [len(m.docs) for m in job.messages("j")] == [2, 2, 1]
+    code, output = invoke(
+        "run",
+        str(corpus),
+        "-t",
+        "sentiment",
+        "-m",
+        str(tiny_bert),
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--limit",
+        "0",
+    )
+    assert code == 2 and "--limit" in output
+
+
+def test_dry_run_counts_documents_chunks_and_tokens_and_writes_nothing(
+    corpus: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "never.jsonl"
+    code, output = invoke(
+        "run",
+        str(corpus),
+        "-t",
+        "sentiment",
+        "-m",
+        str(tiny_bert),
+        "-o",
+        str(out),
+        "--chunk-size",
+        "3",
+        "--dry-run",
+        "--json",
+    )
+    assert code == 0, output
+    plan = json.loads(output)
+    texts = [json.loads(line)["text"] for line in corpus.read_text(encoding="utf-8").splitlines()]
+    tokenizer = Tokenizer.from_file(str(tiny_bert / "tokenizer.json"))
+    assert plan["documents"] == 7 and plan["chunks"] == 3
+    # The sample holds every document here, so the estimate is the exact count.
+    assert plan["tokens_estimate"] == sum(len(e.ids) for e in tokenizer.encode_batch(texts))
+    rate = plan["tokens_per_second_assumed"]
+    assert plan["seconds_estimate"] == pytest.approx(plan["tokens_estimate"] / rate, abs=1e-3)
+    assert not out.exists() and not list(tmp_path.glob("never.jsonl*"))
+
+    code, output = invoke(
+        "run",
+        str(corpus),
+        "-t",
+        "sentiment",
+        "-m",
+        str(tiny_bert),
+        "-o",
+        str(out),
+        "--dry-run",
+        "--limit",
+        "2",
+    )
+    assert code == 0 and "documents: 2" in output and "estimate" in output
+
+
+def test_submit_dry_run_queues_nothing_and_needs_no_broker(
+    corpus: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    code, output = invoke(
+        "submit",
+        str(corpus),
+        "-t",
+        "sentiment",
+        "-m",
+        str(tiny_bert),
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--broker",
+        "redis://127.0.0.1:1/0",
+        "--dry-run",
+    )
+    assert code == 0, output
+    assert "documents: 7" in output and "nothing was run, written or queued" in output
+    code, output = invoke(
+        "submit",
+        str(corpus),
+        "-t",
+        "nope",
+        "-m",
+        str(tiny_bert),
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--dry-run",
+    )
+    assert code == 2
