@@ -6,6 +6,7 @@ calls, so `run` and `submit` give the same records.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from nlpbatch.report import peak_rss_mb, rates, write_report
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
 from producer.precision import choose_precision
+from producer.resume import run_manifest, written_chunks
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,13 @@ class RunReport:
     processes: int = 1
     peak_rss_mb: float = 0.0
     gate: dict[str, Any] | None = None
+    #: Chunks (and their documents) found written by an earlier, interrupted run of this job.
+    resumed_chunks: int = 0
+    resumed_docs: int = 0
 
     @property
     def docs_per_second(self) -> float:
-        return self.docs / self.seconds if self.seconds > 0 else 0.0
+        return (self.docs - self.resumed_docs) / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,7 +56,8 @@ class RunReport:
             "errors": self.errors,
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
-            **rates(self.docs, self.tokens, self.padded_tokens, self.seconds),
+            # The rates count only what this run did, not the chunks it resumed from.
+            **rates(self.docs - self.resumed_docs, self.tokens, self.padded_tokens, self.seconds),
             "tokens": self.tokens,
             "padded_tokens": self.padded_tokens,
             "model_load_seconds": round(self.load_seconds, 2),
@@ -61,6 +67,7 @@ class RunReport:
             "threads": self.threads,
             "processes": self.processes,
             "peak_rss_mb": self.peak_rss_mb,
+            "resumed_chunks": self.resumed_chunks,
         }
 
 
@@ -73,8 +80,14 @@ def run_job(
     on_chunk: Callable[[int, int], None] | None = None,
     gate_threshold: float | None = None,
     gate_docs: int = defaults.GATE_DOCS,
+    on_resume: Callable[[int], None] | None = None,
 ) -> RunReport:
-    """Run `job` to completion, write its output atomically and its report beside it."""
+    """Run `job` to completion, write its output atomically and its report beside it.
+
+    Each chunk's records are kept in `<output>.parts/` until the end, so the same job run
+    again after a crash or Ctrl-C skips the chunks already written (`on_resume` hears how
+    many); the parts are merged into the output and removed when the job is done.
+    """
     from worker import local  # the heavy imports happen only when a job really runs
 
     output = open_output(job.output)
@@ -89,17 +102,26 @@ def run_job(
     load_seconds = time.perf_counter() - started
     stats = local.stats()
     base_tokens, base_padded = stats.tokens, stats.padded_tokens
-    docs = errors = chunks = 0
+    manifest = run_manifest(job, precision)
+    written = written_chunks(output, manifest)
+    if written and on_resume:
+        on_resume(len(written))
+    output.write_manifest(json.dumps(manifest).encode("utf-8"))
+    docs = errors = chunks = resumed_docs = 0
     t0 = time.perf_counter()
-    with output.writer(job.spec) as writer:
-        for msg in messages:
+    for msg in messages:
+        if msg.index in written:
+            records = output.read_part(msg.index)
+            resumed_docs += len(records)
+        else:
             records = local.run_chunk(msg)
-            writer.write(records)
-            chunks += 1
-            docs += len(records)
-            errors += sum(1 for r in records if "error" in r)
-            if on_chunk:
-                on_chunk(chunks, docs)
+            output.write_part(msg.index, records)
+        chunks += 1
+        docs += len(records)
+        errors += sum(1 for r in records if "error" in r)
+        if on_chunk:
+            on_chunk(chunks, docs)
+    output.merge(job.spec, chunks)
     seconds = time.perf_counter() - t0
     tokens = stats.tokens - base_tokens
     padded = stats.padded_tokens - base_padded
@@ -118,6 +140,8 @@ def run_job(
         padded_tokens=padded,
         peak_rss_mb=peak_rss_mb(),
         gate=gate,
+        resumed_chunks=len(written),
+        resumed_docs=resumed_docs,
     )
     write_report(job.output, report.to_dict())
     return report

@@ -19,6 +19,14 @@ from producer.cli.helpers import (
 )
 
 
+def say_resuming(job: Any, written: int) -> None:
+    """Tell the user a rerun carries on where the last one stopped, out of how many chunks."""
+    from producer.readers import STDIN
+
+    total = "" if STDIN in job.inputs else f" of {-(-sum(1 for _ in job.documents()) // job.chunk_size)}"
+    click.echo(f"resuming: {written}{total} chunks already written", err=True)
+
+
 def print_plan(job: Any, as_json: bool) -> None:
     """What `--dry-run` prints: the job's documents, chunks, tokens and time, all estimated here."""
     from producer.dryrun import describe_plan, dry_run
@@ -50,6 +58,7 @@ def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, **
         backend=backend,
         gate_threshold=kw["gate_threshold"],
         gate_docs=kw["gate_docs"],
+        on_resume=lambda written: say_resuming(job, written),
     )
     if as_json:
         click.echo(json.dumps(report.to_dict()))
