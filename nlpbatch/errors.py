@@ -59,6 +59,10 @@ class MessageError(PermanentError):
     """A chunk message is malformed or of an unknown schema version."""
 
 
+class TooManyErrors(PermanentError):
+    """More documents failed than the job's `--max-errors` allows."""
+
+
 class TransientError(NlpbatchError):
     """An error that may pass on its own (load failure, lost connection): retried."""
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from nlpbatch import defaults
 from nlpbatch.checkpoint import check_checkpoint
+from nlpbatch.errorbudget import ErrorBudget
 from nlpbatch.errors import InputError, InvalidParameter
 from nlpbatch.modelref import resolve
 from nlpbatch.outputs import open_output
@@ -45,6 +46,8 @@ class JobSpec:
     keep_fields: tuple[str, ...] = ()
     #: Read only the first this many documents (`--limit`); None for all.
     limit: int | None = None
+    #: Stop the job as failed past this many error records, or this share (`--max-errors 10`, `2%`).
+    max_errors: str | None = None
 
     @property
     def spec(self) -> TaskSpec:
@@ -106,6 +109,7 @@ def prepare_job(
     field_map: dict[str, str] | None = None,
     keep_fields: Sequence[str] = (),
     limit: int | None = None,
+    max_errors: str | None = None,
 ) -> JobSpec:
     """A validated JobSpec; raises a JobError naming the problem and the valid choices."""
     spec = get_task(task)
@@ -125,6 +129,7 @@ def prepare_job(
         raise InvalidParameter(f"chunk size must be at least 1, got {chunk_size}")
     if limit is not None and limit < 1:
         raise InvalidParameter(f"--limit must be at least 1, got {limit}")
+    ErrorBudget.parse(max_errors)
     target = open_output(output)
     out = target.check()
     if check_model:
@@ -149,6 +154,7 @@ def prepare_job(
         field_map=renames,
         keep_fields=tuple(keep_fields),
         limit=limit,
+        max_errors=max_errors,
     )
     check_fields(job.sources(), job.fields, spec.input_fields)
     check_kept(job.sources(), job.fields)

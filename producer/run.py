@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nlpbatch import defaults
-from nlpbatch.errors import OutputError
+from nlpbatch.errorbudget import ErrorBudget
+from nlpbatch.errors import OutputError, TooManyErrors
 from nlpbatch.outputs import open_output
 from nlpbatch.report import peak_rss_mb, rates, write_report
 from nlpbatch.settings import Settings
@@ -108,6 +109,7 @@ def run_job(
         on_resume(len(written))
     output.write_manifest(json.dumps(manifest).encode("utf-8"))
     docs = errors = chunks = resumed_docs = 0
+    budget = ErrorBudget.parse(job.max_errors)
     t0 = time.perf_counter()
     for msg in messages:
         if msg.index in written:
@@ -121,6 +123,8 @@ def run_job(
         errors += sum(1 for r in records if "error" in r)
         if on_chunk:
             on_chunk(chunks, docs)
+        if budget and (why := budget.exceeded(errors, docs)):
+            raise TooManyErrors(f"stopped after chunk {msg.index}: {why}")
     output.merge(job.spec, chunks)
     seconds = time.perf_counter() - t0
     tokens = stats.tokens - base_tokens

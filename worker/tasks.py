@@ -16,6 +16,7 @@ from celery.exceptions import Reject
 
 from nlpbatch import defaults
 from nlpbatch.broker import PROCESS_CHUNK
+from nlpbatch.errorbudget import ErrorBudget
 from nlpbatch.errors import (
     BrokerError,
     MessageError,
@@ -132,6 +133,11 @@ def _process(msg: ChunkMessage, store: JobStore, patience: float) -> dict[str, A
     _, done, total = redis_call(
         lambda: store.mark_done(msg.job_id, msg.index, len(records), errors, tokens, padded)
     )
+    budget = ErrorBudget.parse(status.manifest.get("max_errors")) if status else None
+    now = redis_call(lambda: store.status(msg.job_id)) if budget else None
+    if budget and now and (why := budget.exceeded(now.errors, now.docs_done)):
+        redis_call(lambda: _fail_job(store, msg.to_dict(), why))
+        return {"job_id": msg.job_id, "index": msg.index, "docs": len(records), "errors": errors}
     if total is not None and done >= total:
         owner = uuid.uuid4().hex  # the same across retries: one merge, however often Redis drops
         redis_call(lambda: finalize(store, msg.job_id, owner))

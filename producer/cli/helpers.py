@@ -145,6 +145,12 @@ def job_options(fn: F) -> F:
             "--limit", type=click.IntRange(1), default=None, help="Only the first N documents of the input."
         ),
         click.option(
+            "--max-errors",
+            default=None,
+            metavar="N|P%",
+            help="Fail the job past N error records, or P% of the documents done [default: no limit].",
+        ),
+        click.option(
             "--dry-run",
             is_flag=True,
             help="Check the job, count documents and chunks, estimate tokens and time; run nothing.",
@@ -181,6 +187,7 @@ def build_job(kw: dict[str, Any]) -> Any:
         field_map=parse_pairs(kw.get("field_pairs") or (), "--field"),
         keep_fields=parse_keep(kw.get("keep_fields")),
         limit=kw.get("limit"),
+        max_errors=kw.get("max_errors"),
     )
 
 
