@@ -53,6 +53,10 @@ class JobStatus:
     report: dict[str, Any] | None = None
     #: Why the job failed, when a worker could say.
     reason: str | None = None
+    #: When `resume` queued the job again, and the chunks and documents done before that.
+    resumed_at: float | None = None
+    resumed_chunks: int = 0
+    resumed_docs: int = 0
 
     @property
     def complete(self) -> bool:
@@ -74,6 +78,7 @@ class JobStatus:
             "started": self.started,
             "report": self.report,
             "reason": self.reason,
+            "resumed_at": self.resumed_at,
         }
 
 
@@ -187,6 +192,9 @@ class JobStore:
                 "errors": sum(e for _, e in done.values()),
                 "created": str(manifest.get("created", time.time())),
                 "updated": str(time.time()),
+                "resumed_at": str(time.time()),
+                "resumed_chunks": len(done),
+                "resumed_docs": sum(d for d, _ in done.values()),
             },
         )
         if done:
@@ -246,6 +254,9 @@ class JobStore:
             started=float(data["started"]) if data.get("started") else None,
             report=json.loads(data["report"]) if data.get("report") else None,
             reason=data.get("reason") or None,
+            resumed_at=float(data["resumed_at"]) if data.get("resumed_at") else None,
+            resumed_chunks=int(data.get("resumed_chunks", 0)),
+            resumed_docs=int(data.get("resumed_docs", 0)),
         )
 
     def record_worker(self, job_id: str, worker: str, info: dict[str, Any]) -> None:

@@ -85,6 +85,12 @@ class Client:
         submission = submit_job(job, self.settings, max_in_flight=max_in_flight)
         return Job(self, submission.job_id)
 
+    def jobs(self, limit: int = 20) -> list[JobStatus]:
+        """The most recent jobs on this broker, newest first (what `nlpbatch jobs` lists)."""
+        from producer.joblist import list_jobs
+
+        return list_jobs(self.settings, limit)
+
     def job(self, job_id: str) -> Job:
         """A handle on a job submitted earlier, from here or from the command line."""
         job_status(self.settings, job_id)  # unknown ids fail here, not later
@@ -104,6 +110,15 @@ class Job:
     def status(self) -> JobStatus:
         """A snapshot of the job's progress."""
         return job_status(self.client.settings, self.id)
+
+    def cancel(self) -> JobState:
+        """Stop the job: its queued chunks are dropped and no output is written.
+
+        Returns the state it had before (a job that had already ended is left as it was).
+        """
+        from producer.recovery import cancel_job
+
+        return cancel_job(self.client.settings, self.id)
 
     def wait(self, timeout: float | None = None) -> JobStatus:
         """Block until the job ends; TimeoutError if `timeout` seconds pass first.

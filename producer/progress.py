@@ -38,18 +38,20 @@ def rates(status: JobStatus, now: float | None = None) -> Rates:
 
     The ETA assumes the chunks left go at the pace of those done; it is unknown (None) before
     the first chunk ends, or while the producer is still queuing and the total is not known.
+    After `resume`, only the chunks done since count: those done before took no time here.
     """
     if status.started is None:
         return Rates(None, None, None)
     # A finished job's clock stops at its last update; a running one's runs until now.
     end = status.updated if status.state.is_finished else (time.time() if now is None else now)
     elapsed = max(end - status.started, 1e-9)
-    docs_per_second = status.docs_done / elapsed if status.chunks_done else None
+    chunks = status.chunks_done - status.resumed_chunks
+    docs_per_second = (status.docs_done - status.resumed_docs) / elapsed if chunks > 0 else None
     eta: float | None = None
     if status.state.is_finished:
         eta = 0.0 if status.state is JobState.DONE else None
-    elif status.chunks_total is not None and status.chunks_done:
-        eta = (status.chunks_total - status.chunks_done) * elapsed / status.chunks_done
+    elif status.chunks_total is not None and chunks > 0:
+        eta = (status.chunks_total - status.chunks_done) * elapsed / chunks
     return Rates(elapsed, docs_per_second, eta)
 
 

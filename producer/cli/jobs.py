@@ -11,6 +11,7 @@ import click
 from producer.cli.helpers import (
     broker_option,
     build_job,
+    describe_status,
     exit_for,
     handle_errors,
     job_options,
@@ -110,13 +111,18 @@ def submit(ctx: click.Context, broker: str | None, max_in_flight: int, wait_afte
 def status(ctx: click.Context, job_id: str, broker: str | None, as_json: bool) -> None:
     """Show a job's progress."""
     from producer.client import job_status
+    from producer.joblist import not_taken, waiting_note
     from producer.progress import print_status, status_dict
 
-    st = job_status(settings_for(ctx, broker), job_id)
+    settings = settings_for(ctx, broker)
+    st = job_status(settings, job_id)
+    workers = count_workers(settings) if not_taken(st) else None
     if as_json:
-        click.echo(json.dumps(status_dict(st)))
+        click.echo(json.dumps({**status_dict(st), "workers_online": workers}))
     else:
         print_status(st, sys.stdout)
+        if workers is not None:
+            click.echo(waiting_note(st, workers))
 
 
 @click.command()
@@ -132,13 +138,18 @@ def wait(
     ctx: click.Context, job_id: str, broker: str | None, timeout: float | None, progress: bool | None
 ) -> None:
     """Wait for a job to finish; writes its output if the workers have not."""
-    from producer.client import wait_job
+    from producer.client import job_status, wait_job
+    from producer.joblist import not_taken, waiting_note
     from producer.progress import LiveProgress
 
+    settings = settings_for(ctx, broker)
+    first = job_status(settings, job_id)
+    if not_taken(first):
+        click.echo(waiting_note(first, count_workers(settings)), err=True)
     stdout = sys.stdout
     live = LiveProgress(stdout) if (stdout.isatty() if progress is None else progress) else None
     try:
-        st = wait_job(settings_for(ctx, broker), job_id, timeout=timeout, on_progress=live)
+        st = wait_job(settings, job_id, timeout=timeout, on_progress=live)
     finally:
         if live:
             live.close()
@@ -179,4 +190,31 @@ def cancel(ctx: click.Context, job_id: str, broker: str | None) -> None:
         click.echo(f"job {job_id} had already ended: {before.value}")
 
 
-COMMANDS: list[click.Command] = [run, submit, status, wait, resume, cancel]
+@click.command()
+@broker_option
+@click.option("--limit", "-n", type=click.IntRange(1), default=20, show_default=True, help="Most jobs shown.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per job.")
+@click.pass_context
+@handle_errors
+def jobs(ctx: click.Context, broker: str | None, limit: int, as_json: bool) -> None:
+    """List the most recent jobs Redis knows: state, progress and output, newest first."""
+    from producer.joblist import job_row, list_jobs
+
+    found = list_jobs(settings_for(ctx, broker), limit)
+    for st in found:
+        if as_json:
+            click.echo(json.dumps(job_row(st)))
+        else:
+            click.echo(describe_status(st))
+    if not found and not as_json:
+        click.echo("no jobs", err=True)
+
+
+def count_workers(settings: Any) -> int:
+    """Workers answering a ping now (bounded to about a second)."""
+    from producer.joblist import workers_online
+
+    return workers_online(settings)
+
+
+COMMANDS: list[click.Command] = [run, submit, status, wait, resume, cancel, jobs]
