@@ -23,6 +23,10 @@ ROWS = [
 ]
 
 
+def job(command: str, source: str, task: str, model: str, out: str, *extra: str) -> list[str]:
+    return [command, source, "-t", task, "-m", model, "-o", out, *extra]
+
+
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     return result.exit_code, result.output
@@ -51,16 +55,7 @@ def test_kept_fields_come_back_in_every_record_beside_the_result(
     source = write_input(kind, tmp_path)
     out = tmp_path / f"out.{out_ext}"
     code, output = invoke(
-        "run",
-        str(source),
-        "-t",
-        "sentiment",
-        "-m",
-        str(tiny_bert),
-        "-o",
-        str(out),
-        "--keep-fields",
-        "stars,text",
+        *job("run", str(source), "sentiment", str(tiny_bert), str(out), "--keep-fields", "stars,text")
     )
     assert code == 0, output
     records = list(read_records(out))
@@ -83,16 +78,7 @@ def test_keep_all_keeps_every_input_column_and_nested_values_survive_parquet(
     for ext in ("jsonl", "parquet"):
         out = tmp_path / f"all.{ext}"
         code, output = invoke(
-            "run",
-            str(source),
-            "-t",
-            "sentiment",
-            "-m",
-            str(tiny_bert),
-            "-o",
-            str(out),
-            "--keep-fields",
-            "all",
+            *job("run", str(source), "sentiment", str(tiny_bert), str(out), "--keep-fields", "all")
         )
         assert code == 0, output
         records = list(read_records(out))
@@ -106,16 +92,15 @@ def test_a_kept_field_missing_from_the_input_stops_the_job_with_exit_code_2(
 ) -> None:
     source = write_input("csv", tmp_path)
     code, output = invoke(
-        "run",
-        str(source),
-        "-t",
-        "sentiment",
-        "-m",
-        str(tiny_bert),
-        "-o",
-        str(tmp_path / "o.jsonl"),
-        "--keep-fields",
-        "stars,nope",
+        *job(
+            "run",
+            str(source),
+            "sentiment",
+            str(tiny_bert),
+            str(tmp_path / "o.jsonl"),
+            "--keep-fields",
+            "stars,nope",
+        )
     )
     assert code == 2 and "nope" in output and "--keep-fields" in output
     assert not (tmp_path / "o.jsonl").exists()
@@ -147,18 +132,17 @@ def test_field_reads_a_task_field_from_another_column(
     code, output = invoke("run", str(reference), "-t", "qa", "-m", model, "-o", str(tmp_path / "ref.jsonl"))
     assert code == 0, output
     code, output = invoke(
-        "run",
-        str(source),
-        "-t",
-        "qa",
-        "-m",
-        model,
-        "-o",
-        str(tmp_path / "mapped.jsonl"),
-        "--field",
-        "question=q",
-        "--field",
-        "context=passage",
+        *job(
+            "run",
+            str(source),
+            "qa",
+            model,
+            str(tmp_path / "mapped.jsonl"),
+            "--field",
+            "question=q",
+            "--field",
+            "context=passage",
+        )
     )
     assert code == 0, output
     assert list(read_records(tmp_path / "mapped.jsonl")) == list(read_records(tmp_path / "ref.jsonl"))

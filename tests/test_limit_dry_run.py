@@ -14,6 +14,10 @@ from producer.cli import main
 from producer.job import prepare_job
 
 
+def job(command: str, source: str, task: str, model: str, out: str, *extra: str) -> list[str]:
+    return [command, source, "-t", task, "-m", model, "-o", out, *extra]
+
+
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     return result.exit_code, result.output
@@ -22,19 +26,18 @@ def invoke(*args: str) -> tuple[int, str]:
 def test_limit_runs_only_the_first_documents(corpus: Path, tiny_bert: Path, tmp_path: Path) -> None:
     out = tmp_path / "limited.jsonl"
     code, output = invoke(
-        "run",
-        str(corpus),
-        "-t",
-        "sentiment",
-        "-m",
-        str(tiny_bert),
-        "-o",
-        str(out),
-        "--limit",
-        "4",
-        "--chunk-size",
-        "3",
-        "--json",
+        *job(
+            "run",
+            str(corpus),
+            "sentiment",
+            str(tiny_bert),
+            str(out),
+            "--limit",
+            "4",
+            "--chunk-size",
+            "3",
+            "--json",
+        )
     )
     assert code == 0, output
     assert [r["id"] for r in read_records(out)] == ["d0", "d1", "d2", "d3"]
@@ -44,7 +47,7 @@ def test_limit_runs_only_the_first_documents(corpus: Path, tiny_bert: Path, tmp_
 def test_a_submitted_job_with_a_limit_queues_only_its_chunks(
     corpus: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
-    job = prepare_job(
+    spec = prepare_job(
         task="sentiment",
         model=str(tiny_bert),
         inputs=[str(corpus)],
@@ -52,18 +55,9 @@ def test_a_submitted_job_with_a_limit_queues_only_its_chunks(
         chunk_size=2,
         limit=5,
     )
-    assert [len(m.docs) for m in job.messages("j")] == [2, 2, 1]
+    assert [len(m.docs) for m in spec.messages("j")] == [2, 2, 1]
     code, output = invoke(
-        "run",
-        str(corpus),
-        "-t",
-        "sentiment",
-        "-m",
-        str(tiny_bert),
-        "-o",
-        str(tmp_path / "o.jsonl"),
-        "--limit",
-        "0",
+        *job("run", str(corpus), "sentiment", str(tiny_bert), str(tmp_path / "o.jsonl"), "--limit", "0")
     )
     assert code == 2 and "--limit" in output
 
@@ -73,18 +67,17 @@ def test_dry_run_counts_documents_chunks_and_tokens_and_writes_nothing(
 ) -> None:
     out = tmp_path / "never.jsonl"
     code, output = invoke(
-        "run",
-        str(corpus),
-        "-t",
-        "sentiment",
-        "-m",
-        str(tiny_bert),
-        "-o",
-        str(out),
-        "--chunk-size",
-        "3",
-        "--dry-run",
-        "--json",
+        *job(
+            "run",
+            str(corpus),
+            "sentiment",
+            str(tiny_bert),
+            str(out),
+            "--chunk-size",
+            "3",
+            "--dry-run",
+            "--json",
+        )
     )
     assert code == 0, output
     plan = json.loads(output)
@@ -98,17 +91,7 @@ def test_dry_run_counts_documents_chunks_and_tokens_and_writes_nothing(
     assert not out.exists() and not list(tmp_path.glob("never.jsonl*"))
 
     code, output = invoke(
-        "run",
-        str(corpus),
-        "-t",
-        "sentiment",
-        "-m",
-        str(tiny_bert),
-        "-o",
-        str(out),
-        "--dry-run",
-        "--limit",
-        "2",
+        *job("run", str(corpus), "sentiment", str(tiny_bert), str(out), "--dry-run", "--limit", "2")
     )
     assert code == 0 and "documents: 2" in output and "estimate" in output
 
@@ -117,29 +100,20 @@ def test_submit_dry_run_queues_nothing_and_needs_no_broker(
     corpus: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
     code, output = invoke(
-        "submit",
-        str(corpus),
-        "-t",
-        "sentiment",
-        "-m",
-        str(tiny_bert),
-        "-o",
-        str(tmp_path / "o.jsonl"),
-        "--broker",
-        "redis://127.0.0.1:1/0",
-        "--dry-run",
+        *job(
+            "submit",
+            str(corpus),
+            "sentiment",
+            str(tiny_bert),
+            str(tmp_path / "o.jsonl"),
+            "--broker",
+            "redis://127.0.0.1:1/0",
+            "--dry-run",
+        )
     )
     assert code == 0, output
     assert "documents: 7" in output and "nothing was run, written or queued" in output
     code, output = invoke(
-        "submit",
-        str(corpus),
-        "-t",
-        "nope",
-        "-m",
-        str(tiny_bert),
-        "-o",
-        str(tmp_path / "o.jsonl"),
-        "--dry-run",
+        *job("submit", str(corpus), "nope", str(tiny_bert), str(tmp_path / "o.jsonl"), "--dry-run")
     )
     assert code == 2
