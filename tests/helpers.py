@@ -168,18 +168,22 @@ def start_worker(
     concurrency: int = 1,
     threads: int | None = 1,
     chunk_delay: float | None = None,
+    runtime_faults: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """A real `nlpbatch worker` process; its own process group, so tests can kill it whole.
 
     `threads=None` leaves the thread budget to the worker. `chunk_delay` makes every chunk
     wait that many seconds first (see tests/worker_hooks.py), so a test can stop the worker
-    while it holds one.
+    while it holds one. `runtime_faults` makes the first N model runs of each worker process
+    fail whatever their input.
     """
     cmd = [*nlpbatch_cmd(), "worker"]
-    if chunk_delay is not None:
+    hooks = {"--chunk-delay": chunk_delay, "--runtime-faults": runtime_faults}
+    if any(v is not None for v in hooks.values()):
         root = str(Path(__file__).resolve().parent.parent)
         env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))}
-        cmd = [sys.executable, "-m", "tests.worker_hooks", "--chunk-delay", str(chunk_delay), "worker"]
+        given = [str(part) for hook, v in hooks.items() if v is not None for part in (hook, v)]
+        cmd = [sys.executable, "-m", "tests.worker_hooks", *given, "worker"]
     cmd += ["--concurrency", str(concurrency), "--loglevel", "INFO"]
     if threads is not None:
         cmd += ["--threads", str(threads)]

@@ -33,6 +33,7 @@ from nlpbatch.retry import patiently, retry_delay
 from nlpbatch.schema import ChunkMessage, Record, error_record
 from nlpbatch.settings import Settings
 from worker import engine, metrics
+from worker.hold import hold_message
 
 log = logging.getLogger("nlpbatch.worker")
 T = TypeVar("T")
@@ -206,8 +207,10 @@ def register(app: Celery, settings: Settings) -> None:
         reject_on_worker_lost=True,
     )
     def process_chunk(self: Task, message: dict[str, Any]) -> dict[str, Any]:
+        tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
         try:
-            return handle_chunk(message, get_store(), settings.redis_patience)
+            with hold_message(get_store().r, tag, settings.visibility_timeout):
+                return handle_chunk(message, get_store(), settings.redis_patience)
         except Exception as exc:
             # Anything but a permanent error (which handle_chunk turns into error records) is
             # retried: a failed task would be acknowledged and its chunk lost from the job.
