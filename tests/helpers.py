@@ -103,9 +103,17 @@ class RedisServer:
     """A private redis-server on a free port, for one test session."""
 
     def __init__(
-        self, folder: Path, *, appendonly: bool = False, port: int | None = None, password: str | None = None
+        self,
+        folder: Path,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        password: str | None = None,
+        user: str | None = None,
     ) -> None:
+        """`user`: an ACL user with `password` and every right, and no default user."""
         self.folder = folder
+        self.user = user
         self.port = port or free_port()
         self.appendonly = appendonly
         self.password = password
@@ -113,7 +121,7 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        auth = f":{self.password}@" if self.password else ""
+        auth = f"{self.user or ''}:{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
@@ -133,7 +141,20 @@ class RedisServer:
             "--daemonize",
             "no",
         ]
-        if self.password:
+        if self.user:
+            args += [
+                "--user",
+                self.user,
+                "on",
+                f">{self.password}",
+                "~*",
+                "&*",
+                "+@all",
+                "--user",
+                "default",
+                "off",
+            ]
+        elif self.password:
             args += ["--requirepass", self.password]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis.from_url(self.url)
