@@ -48,3 +48,12 @@ FINISHED_JOB_TTL = 7 * 24 * 3600
 
 RESULTS_TTL = 24 * 3600
 """Seconds the results of a job with output `redis://` stay in Redis unless `?ttl=` says otherwise."""
+
+SCHEDULE_TIMEOUT = 6 * 3600
+"""Seconds a scheduled run waits for its job when the entry has no `timeout` and has never finished."""
+
+SCHEDULE_TIMEOUT_FACTOR = 4
+"""Without an entry `timeout`, a scheduled run waits this many times its last finished run's time."""
+
+SCHEDULE_TIMEOUT_FLOOR = 1800
+"""The shortest wait that `SCHEDULE_TIMEOUT_FACTOR` gives: a fast last run must not doom a slower one."""

@@ -10,6 +10,7 @@
     model = "/models/distilbert-sst2"    # optional: the task's default model
     output = "/data/out/reviews-{date}.parquet"
     params = { function_to_apply = "softmax" }   # optional; also text_field, id_field, chunk_size
+    timeout = 7200                       # optional: seconds a run waits for its job (see deadline)
 
 A run reads every document, skips those already processed (see `producer.processed`), queues
 the new ones as one job for the workers, waits for it, and only then marks them processed.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import string
+import time
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +35,7 @@ from nlpbatch.jobstore import JobState
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
 from producer.client import submit_job, wait_job
+from producer.deadline import check_timeout, give_up, record_duration, run_timeout
 from producer.job import PRECISIONS, JobSpec, prepare_job
 from producer.processed import ProcessedStore, doc_key
 from producer.readers import expand_inputs, iter_documents
@@ -40,7 +43,7 @@ from producer.readers import expand_inputs, iter_documents
 log = logging.getLogger("nlpbatch.schedule")
 
 PATTERN_FIELDS = {"date", "time", "name"}
-_OPTIONAL = {"model", "params", "text_field", "id_field", "chunk_size", "precision"}
+_OPTIONAL = {"model", "params", "text_field", "id_field", "chunk_size", "precision", "timeout"}
 _REQUIRED = {"name", "cron", "input", "task", "output"}
 
 
@@ -59,6 +62,8 @@ class Entry:
     id_field: str = "id"
     chunk_size: int = defaults.CHUNK_SIZE
     precision: str = "fp32"
+    #: Seconds a run waits for its job; None: a multiple of the last run's (producer.deadline).
+    timeout: float | None = None
 
     def output_for(self, when: datetime) -> str:
         """The output path of the run scheduled at `when`: {date}, {time} and {name} filled in."""
@@ -129,6 +134,7 @@ def _entry(raw: Any, where: str) -> Entry:
         id_field=str(raw.get("id_field", "id")),
         chunk_size=chunk_size,
         precision=str(raw.get("precision", "fp32")),
+        timeout=check_timeout(name, raw.get("timeout")),
     )
 
 
@@ -190,7 +196,11 @@ def state_path(settings: Settings) -> Path:
 
 
 def run_entry(entry: Entry, settings: Settings, *, now: datetime, timeout: float | None = None) -> RunResult:
-    """Run one entry as if scheduled at `now`: queue only new documents, mark them once written."""
+    """Run one entry as if scheduled at `now`: queue only new documents, mark them once written.
+
+    The run waits for its job for `timeout` seconds, else the entry's own, else a multiple of
+    its last run's time (`producer.deadline`); past that, the job is marked failed.
+    """
     store = ProcessedStore(state_path(settings))
     try:
         return _run(entry, settings, store, now, timeout)
@@ -258,8 +268,13 @@ def _run(
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
-    status = wait_job(settings, submission.job_id, timeout=timeout)
+    limit = run_timeout(settings, entry.name, entry.timeout if timeout is None else timeout)
+    started = time.monotonic()
+    status = wait_job(settings, submission.job_id, timeout=limit)
+    if not status.state.is_finished:
+        status = give_up(settings, entry.name, status, time.monotonic() - started)
     if status.state is JobState.DONE:
+        record_duration(settings, entry.name, time.monotonic() - started)
         # Only now are the records safely in the output: a run that dies before this line
         # is redone in full next time, never skipped.
         store.mark(new_keys, entry=entry.name, job_id=submission.job_id)

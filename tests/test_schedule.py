@@ -109,3 +109,34 @@ def test_a_run_that_cannot_queue_its_job_marks_nothing_and_leaves_no_staging_fil
         run_entry(entry, settings, now=datetime(2026, 11, 21, 2, 30, tzinfo=UTC))
     assert ProcessedStore(state_path(settings)).count() == 0
     assert list((settings.home / "schedule" / "staging").iterdir()) == []
+
+
+def test_a_run_waits_its_entry_timeout_else_a_multiple_of_its_last_run_with_a_floor(tmp_path: Path) -> None:
+    from nlpbatch import defaults
+    from producer.deadline import record_duration, run_timeout
+
+    settings = Settings.from_env(home=tmp_path / "home")
+    assert run_timeout(settings, "e", None) == defaults.SCHEDULE_TIMEOUT == 6 * 3600
+    assert run_timeout(settings, "e", 90) == 90
+    record_duration(settings, "e", 10)
+    assert run_timeout(settings, "e", None) == defaults.SCHEDULE_TIMEOUT_FLOOR
+    record_duration(settings, "e", 2000)
+    assert run_timeout(settings, "e", None) == defaults.SCHEDULE_TIMEOUT_FACTOR * 2000
+    assert run_timeout(settings, "other", None) == defaults.SCHEDULE_TIMEOUT
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", '"soon"', "true"])
+def test_an_entry_timeout_that_is_not_a_positive_number_is_refused(
+    tmp_path: Path, tiny_bert: Path, bad: str
+) -> None:
+    from nlpbatch.errors import InvalidParameter
+
+    path = write_config(
+        tmp_path, GOOD.format(folder=tmp_path, model=tiny_bert, out=tmp_path) + f"timeout = {bad}\n"
+    )
+    with pytest.raises(InvalidParameter, match="timeout must be a number of seconds"):
+        load_config(path)
+    ok = write_config(
+        tmp_path, GOOD.format(folder=tmp_path, model=tiny_bert, out=tmp_path) + "timeout = 60\n"
+    )
+    assert load_config(ok).entries["reviews"].timeout == 60

@@ -187,7 +187,7 @@ def test_a_scheduled_run_whose_job_does_not_finish_is_redone_in_full(
         )
     finally:
         redis.Redis.from_url(idle).flushdb()
-    assert stalled.state == "running" and ProcessedStore(state_path(Settings(home=home))).count() == 0
+    assert stalled.state == "failed" and ProcessedStore(state_path(Settings(home=home))).count() == 0
 
     redone = run_entry(
         entry, Settings.from_env(broker_url=ops_broker, home=home), now=datetime(2026, 1, 2), timeout=120
