@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nlpbatch import storage
-from nlpbatch.errors import InputError
+from nlpbatch.errors import InputError, StorageError
 from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.outputs import open_output
 from nlpbatch.report import distributed_report, write_report
@@ -52,7 +52,8 @@ def finalize(store: JobStore, job_id: str, owner: str | None = None) -> bool:
 
     Safe to call from any number of processes at once: one takes the lock, the others
     return False. Calls that pass the same `owner` share the lock, so a caller that retries
-    after losing Redis mid-merge gets it back.
+    after losing Redis mid-merge gets it back. StorageError if the output cannot be written
+    (a full disk): the parts are kept and the job stays running, so a later call merges it.
     """
     owner = owner or uuid.uuid4().hex
     status = store.status(job_id)
@@ -67,7 +68,12 @@ def finalize(store: JobStore, job_id: str, owner: str | None = None) -> bool:
         manifest = status.manifest
         assert status.chunks_total is not None
         output = open_output(manifest["output"], job_id=job_id, redis=lambda: store.r)
-        output.merge(get_task(manifest["task"]), status.chunks_total)
+        try:
+            output.merge(get_task(manifest["task"]), status.chunks_total)
+        except OSError as exc:
+            # A full disk, say: the parts stay, no output is written, and the merge is tried
+            # again by the chunk's retry, by `wait`, or by `resume`.
+            raise StorageError(f"cannot merge the output of job {job_id}: {exc}") from exc
         report = distributed_report(status, store.counters(job_id), store.workers(job_id))
         store.set_report(job_id, report)
         write_report(manifest["output"], report)

@@ -13,7 +13,7 @@ import redis
 
 from nlpbatch import defaults, retry
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
-from nlpbatch.errors import BrokerError, InputError
+from nlpbatch.errors import BrokerError, InputError, StorageError
 from nlpbatch.jobs import finalize, new_job_id, save_manifest
 from nlpbatch.jobstore import JobState, JobStatus, JobStore
 from nlpbatch.schema import ChunkMessage
@@ -129,12 +129,18 @@ def wait_job(
     """Block until the job ends (or `timeout` seconds pass); merges the output if due."""
     store = connect(settings)
     deadline = None if timeout is None else time.monotonic() + timeout
+    merge_failed = False
     while True:
         status = patiently(settings, lambda: store.status(job_id))
         if status is None:
             raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
         if status.complete and status.state is JobState.RUNNING:
-            finalize(store, job_id)
+            try:
+                finalize(store, job_id)
+            except StorageError as exc:  # kept, and tried again at the next poll
+                if not merge_failed:
+                    log.warning("%s; trying again until it can be written", exc)
+                merge_failed = True
             status = store.status(job_id) or status
         if on_progress:
             on_progress(status)

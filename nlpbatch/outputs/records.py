@@ -148,11 +148,15 @@ class RecordWriter:
 
     def abort(self) -> None:
         """Drop the temporary file; the target is left as it was."""
-        if self._fh is not None:
-            self._fh.close()
-        elif self._pq is not None:
-            self._pq.close()
-        self._tmp.unlink(missing_ok=True)
+        try:
+            if self._fh is not None:
+                self._fh.close()
+            elif self._pq is not None:
+                self._pq.close()
+        except OSError:
+            pass  # the disk that failed the write may fail the close too; the file goes anyway
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> RecordWriter:
         return self
@@ -160,10 +164,15 @@ class RecordWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
+        if exc_type is not None:
             self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:
+            # A full disk can fail the last flush or fsync: leave no half-written temporary.
+            self.abort()
+            raise
 
 
 def read_records(path: str | Path) -> Iterator[Record]:
