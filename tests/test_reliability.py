@@ -64,6 +64,18 @@ def test_a_cancel_during_queuing_is_not_undone_when_the_last_chunk_is_queued(bro
     assert status is not None and status.state is JobState.CANCELLED and status.chunks_total == 3
 
 
+def test_a_job_failed_by_a_refused_chunk_during_queuing_stays_failed_when_the_last_is_queued(
+    broker_url: str,
+) -> None:
+    store = JobStore.from_url(broker_url)
+    store.create("j2", {"output": "/tmp/x.jsonl"})
+    store.set_state("j2", JobState.FAILED, "a worker refused chunk 0")
+    store.set_total("j2", 3)
+    status = store.status("j2")
+    assert status is not None and status.state is JobState.FAILED and status.chunks_total == 3
+    assert status.reason == "a worker refused chunk 0"
+
+
 def test_remote_code_in_a_model_folder_is_never_run(tiny_bert: Path, tmp_path: Path) -> None:
     from worker.models.loader import load_model
     from worker.pipelines import pipeline_class
