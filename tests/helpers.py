@@ -190,16 +190,21 @@ def start_worker(
     threads: int | None = 1,
     chunk_delay: float | None = None,
     runtime_faults: int | None = None,
+    full_disk_merges: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """A real `nlpbatch worker` process; its own process group, so tests can kill it whole.
 
     `threads=None` leaves the thread budget to the worker. `chunk_delay` makes every chunk
     wait that many seconds first (see tests/worker_hooks.py), so a test can stop the worker
     while it holds one. `runtime_faults` makes the first N model runs of each worker process
-    fail whatever their input.
+    fail whatever their input, and `full_disk_merges` its first N merges as on a full disk.
     """
     cmd = [*nlpbatch_cmd(), "worker"]
-    hooks = {"--chunk-delay": chunk_delay, "--runtime-faults": runtime_faults}
+    hooks = {
+        "--chunk-delay": chunk_delay,
+        "--runtime-faults": runtime_faults,
+        "--full-disk-merges": full_disk_merges,
+    }
     if any(v is not None for v in hooks.values()):
         root = str(Path(__file__).resolve().parent.parent)
         env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))}

@@ -45,9 +45,30 @@ def failing_runtime(calls: int) -> None:
     OnnxRuntime.run = run  # type: ignore[method-assign]
 
 
+def full_disk_merges(times: int) -> None:
+    """Make the first `times` merges of each worker process fail as on a full disk."""
+    import errno
+    import os
+
+    from nlpbatch.outputs.records import RecordWriter
+
+    real = RecordWriter.write
+    seen = [0]
+
+    @functools.wraps(real)
+    def write(self, records):  # type: ignore[no-untyped-def]
+        seen[0] += 1
+        if seen[0] <= times:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, records)
+
+    RecordWriter.write = write  # type: ignore[method-assign]
+
+
 HOOKS = {
     "--chunk-delay": lambda value: slow_chunks(float(value)),
     "--runtime-faults": lambda value: failing_runtime(int(value)),
+    "--full-disk-merges": lambda value: full_disk_merges(int(value)),
 }
 
 if __name__ == "__main__":
