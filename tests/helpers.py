@@ -35,8 +35,25 @@ def write_vocab(folder: Path) -> Path:
     return path
 
 
+# Texts on which a tiny sentiment model must give both labels with clearly different scores.
+SENTIMENT_TEXTS = [
+    "i love this movie",
+    "the battery broke after a week , very bad",
+    "it is ok",
+    "what a great film , amazing sound and a fine price . i enjoyed it very much and so did mary",
+    "boring",
+    "",
+    "the screen works",
+]
+
+
 def build_tiny_classifier(folder: Path, arch: str = "bert", num_labels: int = 2) -> Path:
-    """A randomly initialised sequence classifier with hidden size 32, saved with a tokenizer."""
+    """A randomly initialised sequence classifier with hidden size 32, saved with a tokenizer.
+
+    Weights are drawn wider than usual (initializer_range 0.2, not 0.02): at the default every
+    text gets the same label with scores a few 1e-5 apart, below any parity tolerance, so a
+    test comparing two backends could not tell a right answer from a wrong one.
+    """
     import torch
     from transformers import (
         BertConfig,
@@ -62,6 +79,7 @@ def build_tiny_classifier(folder: Path, arch: str = "bert", num_labels: int = 2)
             num_attention_heads=2,
             intermediate_size=37,
             max_position_embeddings=128,
+            initializer_range=0.2,
             **common,
         )
         model = BertForSequenceClassification(config)
@@ -74,6 +92,7 @@ def build_tiny_classifier(folder: Path, arch: str = "bert", num_labels: int = 2)
             n_heads=2,
             hidden_dim=37,
             max_position_embeddings=128,
+            initializer_range=0.2,
             **common,
         )
         model = DistilBertForSequenceClassification(config)
@@ -81,7 +100,24 @@ def build_tiny_classifier(folder: Path, arch: str = "bert", num_labels: int = 2)
     model.eval()
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
+    if num_labels == 2:
+        assert_discriminates(folder)
     return folder
+
+
+def assert_discriminates(model: Path, min_spread: float = 0.1) -> None:
+    """A tiny sentiment model gives both labels on SENTIMENT_TEXTS, its scores far apart.
+
+    min_spread (of P(POSITIVE)) is 1000 times the 1e-4 parity tolerance, so a backend that
+    ignored its input, or swapped labels, would fail the parity tests.
+    """
+    from transformers import pipeline
+
+    results = pipeline("text-classification", model=str(model), device="cpu", top_k=None)(SENTIMENT_TEXTS)
+    positive = [next(r["score"] for r in ranked if r["label"] == "POSITIVE") for ranked in results]
+    labels = {"POSITIVE" if p > 0.5 else "NEGATIVE" for p in positive}
+    assert labels == {"POSITIVE", "NEGATIVE"}, f"{model}: one label for every text: {positive}"
+    assert max(positive) - min(positive) > min_spread, f"{model}: scores too close: {positive}"
 
 
 def free_port() -> int:
