@@ -207,13 +207,14 @@ class RedisServer:
 
     def _answers(self, proc: subprocess.Popen[bytes], timeout: float = 20) -> bool:
         """True once this process (not another one on the same port) answers; False if it exits."""
-        client = redis.Redis.from_url(self.url)
+        # Short socket timeouts: whatever else holds the port may accept and never answer.
+        client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and proc.poll() is None:
             try:
                 if int(client.info("server")["process_id"]) == proc.pid:
                     return True
-            except redis.ConnectionError:
+            except redis.RedisError:
                 pass
             time.sleep(0.05)
         self.stop()
