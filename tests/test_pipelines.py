@@ -22,17 +22,22 @@ def _engine(settings: Settings) -> None:
     engine.configure(settings, threads=1, backend="onnx")
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(settings: Settings, request: pytest.FixtureRequest) -> str:
+    """The test runs on ONNX Runtime and again on the PyTorch fallback."""
+    engine.configure(settings, threads=1, backend=request.param)
+    return str(request.param)
+
+
 run = run_texts
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("arch", ["tiny_bert", "tiny_distilbert"])
 def test_sentiment_matches_the_transformers_pipeline(
-    arch: str, backend: str, settings: Settings, request: pytest.FixtureRequest
+    arch: str, backend: str, request: pytest.FixtureRequest
 ) -> None:
     from transformers import pipeline
 
-    engine.configure(settings, threads=1, backend=backend)
     model = request.getfixturevalue(arch)
     ours = run("sentiment", model, TEXTS, batch_size=3)
     theirs = pipeline("text-classification", model=str(model), device="cpu")(TEXTS)
@@ -44,14 +49,10 @@ def test_sentiment_matches_the_transformers_pipeline(
     assert np.ptp([r["score"] for r in ours]) > 0.05
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
-def test_embed_matches_pooled_transformers_features(
-    tiny_bert: Path, pooling: str, backend: str, settings: Settings
-) -> None:
+def test_embed_matches_pooled_transformers_features(tiny_bert: Path, pooling: str, backend: str) -> None:
     from transformers import pipeline
 
-    engine.configure(settings, threads=1, backend=backend)
     ours = run("embed", tiny_bert, TEXTS, pooling=pooling, normalize=False, batch_size=2)
     features = pipeline("feature-extraction", model=str(tiny_bert), device="cpu")(TEXTS)
     for record, tokens in zip(ours, features, strict=True):
@@ -73,14 +74,12 @@ def test_records_come_back_in_input_order_whatever_the_length_sort(tiny_bert: Pa
         np.testing.assert_allclose(record["embedding"], single, atol=1e-5)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("arch", ["tiny_bert", "tiny_distilbert"])
 def test_a_text_longer_than_the_model_limit_is_truncated_not_failed(
-    arch: str, backend: str, settings: Settings, request: pytest.FixtureRequest
+    arch: str, backend: str, request: pytest.FixtureRequest
 ) -> None:
     from transformers import pipeline
 
-    engine.configure(settings, threads=1, backend=backend)
     model = request.getfixturevalue(arch)
     # 128 positions: [CLS], 126 words, [SEP]. What lies past them cannot change the result;
     # what lies within them does.
