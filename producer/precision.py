@@ -17,11 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from nlpbatch import defaults
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
-
-GATE_DOCS = 256
 
 
 @contextmanager
@@ -46,7 +45,7 @@ def choose_precision(
     messages: Iterator[ChunkMessage],
     settings: Settings,
     *,
-    gate_docs: int = GATE_DOCS,
+    gate_docs: int = defaults.GATE_DOCS,
     threshold: float | None = None,
     threads: int | None = None,
 ) -> tuple[str, dict[str, Any] | None, Iterator[ChunkMessage]]:
@@ -57,11 +56,10 @@ def choose_precision(
     """
     if job.precision == "fp32":
         return "fp32", None, messages
-    from worker import engine
-    from worker.gate import run_gate
+    from worker import local
 
-    if not engine.configured():  # `submit`: the gate uses this machine's cores
-        engine.configure(settings, threads=threads)
+    if not local.configured():  # `submit`: the gate uses this machine's cores
+        local.configure(settings, threads=threads)
     ahead: list[ChunkMessage] = []
     sample: list[dict[str, Any]] = []
     while len(sample) < gate_docs:
@@ -71,7 +69,7 @@ def choose_precision(
         ahead.append(msg)
         sample.extend(d for d in msg.docs if "error" not in d)
     with stdout_to_stderr():
-        result = run_gate(
+        result = local.run_gate(
             job.task, job.model, job.params, sample[:gate_docs], requested=job.precision, threshold=threshold
         )
     chosen = result.precision

@@ -12,7 +12,7 @@ from nlpbatch.settings import Settings
 from tests.encoder_models import BACKENDS
 from tests.helpers import SENTIMENT_TEXTS, run_texts
 from worker import engine
-from worker.pipelines.base import plan_batches
+from worker.pipelines.batching import plan_batches
 
 TEXTS = SENTIMENT_TEXTS
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from nlpbatch import retry
 from nlpbatch.jobstore import JobState
 from nlpbatch.settings import Settings
 from producer import client as producer_client
@@ -28,7 +29,7 @@ def test_wait_keeps_trying_an_unreachable_redis_for_five_minutes(monkeypatch: py
         seen.append(patience)
         return _Status()
 
-    monkeypatch.setattr(producer_client.reconnect, "patiently", patiently)
+    monkeypatch.setattr(retry, "patiently", patiently)
     monkeypatch.setattr(producer_client, "connect", lambda settings: object())
     status = producer_client.wait_job(Settings(broker_url="redis://127.0.0.1:1/0"), "j")
     assert status.state is JobState.DONE and seen == [300.0]

@@ -1,116 +1,25 @@
 """The int8 accuracy gate: a job's own first documents, run in fp32 and in int8, compared.
 
-Each task plugs in one comparison: label agreement for classifiers, cosine for embeddings,
-span agreement for NER and QA.
-The documents are tokenized once and the same features go through both models. A task with
-no comparison never runs in int8: there is nothing to tell whether int8 is good enough.
+Each pipeline class names its comparison (see worker.comparisons): label agreement for
+classifiers, cosine for embeddings, span agreement for NER and QA. The documents are
+tokenized once and the same features go through both models. A task with no comparison
+never runs in int8: there is nothing to tell whether int8 is good enough.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
-from nlpbatch.schema import Doc, Record
+from nlpbatch.schema import Doc
 from nlpbatch.tasks import get_task
 from worker import engine
 from worker.pipelines import pipeline_class
 from worker.pipelines.base import BatchStats
 
 log = logging.getLogger("nlpbatch.gate")
-
-GATE_DOCS = 256
-
-
-def label_agreement(fp32: list[Record], int8: list[Record]) -> float:
-    """Share of documents whose label is the same in both precisions."""
-    pairs = _good(fp32, int8)
-    return sum(a["label"] == b["label"] for a, b in pairs) / len(pairs) if pairs else 1.0
-
-
-def mean_cosine(fp32: list[Record], int8: list[Record]) -> float:
-    """Mean cosine similarity between each document's two embeddings."""
-    sims = []
-    for a, b in zip(fp32, int8, strict=True):
-        if "error" in a or "error" in b:
-            continue
-        u, v = np.asarray(a["embedding"], np.float64), np.asarray(b["embedding"], np.float64)
-        norms = float(np.linalg.norm(u) * np.linalg.norm(v))
-        sims.append(float(u @ v) / max(norms, 1e-12))
-    return float(np.mean(sims)) if sims else 1.0
-
-
-def _spans(record: Record) -> set[tuple[Any, ...]]:
-    return {(e.get("entity_group", e.get("entity")), e["start"], e["end"]) for e in record["entities"]}
-
-
-def span_agreement(fp32: list[Record], int8: list[Record]) -> float:
-    """NER: F1 between the two precisions' entity spans (label, start, end), over all documents."""
-    same = total = 0
-    for a, b in zip(fp32, int8, strict=True):
-        if "error" in a or "error" in b:
-            continue
-        sa, sb = _spans(a), _spans(b)
-        same += 2 * len(sa & sb)
-        total += len(sa) + len(sb)
-    return same / total if total else 1.0
-
-
-def field_agreement(*fields: str) -> Callable[[list[Record], list[Record]], float]:
-    """Share of documents where these fields are equal in both precisions."""
-
-    def agreement(fp32: list[Record], int8: list[Record]) -> float:
-        pairs = _good(fp32, int8)
-        same = sum(all(a.get(f) == b.get(f) for f in fields) for a, b in pairs)
-        return same / len(pairs) if pairs else 1.0
-
-    return agreement
-
-
-def top_label_agreement(fp32: list[Record], int8: list[Record]) -> float:
-    """zero-shot: share of documents whose best candidate label is the same."""
-    pairs = _good(fp32, int8)
-    return sum(a["labels"][0] == b["labels"][0] for a, b in pairs) / len(pairs) if pairs else 1.0
-
-
-def score_agreement(fp32: list[Record], int8: list[Record], tolerance: float = 0.02) -> float:
-    """similarity: share of pairs whose score moved by at most `tolerance`."""
-    pairs = _good(fp32, int8)
-    return sum(abs(a["score"] - b["score"]) <= tolerance for a, b in pairs) / len(pairs) if pairs else 1.0
-
-
-def _good(fp32: list[Record], int8: list[Record]) -> list[tuple[Record, Record]]:
-    return [(a, b) for a, b in zip(fp32, int8, strict=True) if "error" not in a and "error" not in b]
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """How a task's fp32 and int8 records are compared, and the default pass mark."""
-
-    metric: str
-    compare: Callable[[list[Record], list[Record]], float]
-    threshold: float
-
-
-#: One entry per task that may run in int8; new tasks add theirs here.
-COMPARISONS: dict[str, Comparison] = {
-    "sentiment": Comparison("label_agreement", label_agreement, 0.99),
-    "embed": Comparison("cosine", mean_cosine, 0.99),
-    "ner": Comparison("span_agreement", span_agreement, 0.99),
-    "qa": Comparison("span_agreement", field_agreement("start", "end"), 0.99),
-    "zero-shot": Comparison("label_agreement", top_label_agreement, 0.99),
-    "fill-mask": Comparison("token_agreement", field_agreement("token"), 0.99),
-    "similarity": Comparison("score_within_0.02", score_agreement, 0.99),
-    # Decoding amplifies small differences: only the same text counts as agreement.
-    "summarize": Comparison("text_agreement", field_agreement("summary_text"), 0.99),
-    "translate": Comparison("text_agreement", field_agreement("translation_text"), 0.99),
-    "generate": Comparison("text_agreement", field_agreement("generated_text"), 0.99),
-}
 
 
 @dataclass(frozen=True)
@@ -152,7 +61,7 @@ def run_gate(
     name = spec.name
     started = time.perf_counter()
     cls = pipeline_class(name)
-    comparison = COMPARISONS.get(name)
+    comparison = cls.comparison
     if not cls.runs_model:
         return GateResult(requested, "fp32", False, "", None, threshold or 0.0, 0, 0.0, "runs no model")
     if comparison is None:
@@ -166,9 +75,8 @@ def run_gate(
         if requested == "int8":
             log.warning("int8 accuracy gate: %s; running in fp32", reason)
         return GateResult(requested, "fp32", False, comparison.metric, None, limit, 0, 0.0, reason)
-    head = cls.export_task_for(spec, model, dict(params))
-    fp32 = cls(engine.get_model(name, model, "fp32", head), dict(params))
-    int8 = cls(engine.get_model(name, model, "int8", head), dict(params))
+    fp32 = cls(engine.get_model(name, model, "fp32", params), dict(params))
+    int8 = cls(engine.get_model(name, model, "int8", params), dict(params))
     # The gate's work is not the job's: keep it out of the job's counters.
     fp32.stats, int8.stats = BatchStats(), BatchStats()
     encoded = fp32.encode_chunk(docs)  # tokenized once, run twice
@@ -178,6 +86,6 @@ def run_gate(
     reason = "" if passed else f"{comparison.metric} {value:.6f} is below {limit}"
     if not passed and requested == "int8":
         log.warning("int8 accuracy gate failed (%s): running in fp32", reason)
-    engine.unload_model(name, model, "fp32" if passed else "int8", head)
+    engine.unload_model(name, model, "fp32" if passed else "int8", params)
     seconds = time.perf_counter() - started
     return GateResult(requested, chosen, passed, comparison.metric, value, limit, len(docs), seconds, reason)
