@@ -13,10 +13,9 @@ from typing import Any
 
 from nlpbatch import defaults
 from nlpbatch.errors import OutputError
+from nlpbatch.outputs import open_output
 from nlpbatch.report import peak_rss_mb, rates, write_report
-from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import RecordWriter
 from producer.job import JobSpec
 from producer.precision import choose_precision
 
@@ -78,7 +77,8 @@ def run_job(
     """Run `job` to completion, write its output atomically and its report beside it."""
     from worker import local  # the heavy imports happen only when a job really runs
 
-    if is_redis_output(job.output):
+    output = open_output(job.output)
+    if not output.runnable:
         raise OutputError("`run` writes files; results in Redis are for jobs queued with `submit`")
     local.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
@@ -91,7 +91,7 @@ def run_job(
     base_tokens, base_padded = stats.tokens, stats.padded_tokens
     docs = errors = chunks = 0
     t0 = time.perf_counter()
-    with RecordWriter(job.output, job.spec) as writer:
+    with output.writer(job.spec) as writer:
         for msg in messages:
             records = local.run_chunk(msg)
             writer.write(records)

@@ -20,9 +20,9 @@ from click.testing import CliRunner
 
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.jobs import new_job_id
+from nlpbatch.outputs.records import read_records
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import read_records
 from producer.cli import main
 from producer.job import prepare_job
 from tests.helpers import RedisServer, start_worker, stop_process, wait_for_log
