@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from nlpbatch.jobs import new_job_id, save_manifest
+from nlpbatch.outputs.records import read_records
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import read_records
 from producer.job import prepare_job
 from tests.conftest import write_jsonl
 from tests.helpers import start_worker, stop_process, wait_for_log
