@@ -85,7 +85,12 @@ def job_options(fn: F) -> F:
         click.option(
             "--text-field", default="text", show_default=True, help="Input column holding the text."
         ),
-        click.option("--id-field", default="id", show_default=True, help="Input column holding the id."),
+        click.option(
+            "--id-field", default="id", show_default=True, help="Input column of the id; none: file:line."
+        ),
+        click.option(
+            "--no-header", is_flag=True, help="CSV/TSV has no header: fields are column numbers, from 1."
+        ),
         click.option("--chunk-size", default=256, show_default=True, type=int, help="Documents per chunk."),
         click.option(
             "--param", "-p", "param_pairs", multiple=True, help="Task parameter key=value (repeatable)."
@@ -139,6 +144,7 @@ def build_job(kw: dict[str, Any]) -> Any:
         id_field=kw["id_field"],
         chunk_size=kw["chunk_size"],
         stdin_format=kw["input_format"],
+        no_header=kw["no_header"],
     )
 
 
