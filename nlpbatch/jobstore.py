@@ -158,6 +158,10 @@ class JobStore:
             },
         )
 
+    def set_manifest(self, job_id: str, manifest: dict[str, Any]) -> None:
+        """Replace the job's manifest (the producer adds what it learns while queuing)."""
+        self.r.hset(self.key(job_id), "manifest", json.dumps(manifest))
+
     def exists(self, job_id: str) -> bool:
         return bool(self.r.exists(self.key(job_id)))
 

@@ -16,6 +16,7 @@ from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.errors import BrokerError, InputError
 from nlpbatch.jobs import finalize, new_job_id, save_manifest
 from nlpbatch.jobstore import JobState, JobStatus, JobStore
+from nlpbatch.repeats import RepeatedIds
 from nlpbatch.settings import Settings, redact_url
 from producer.job import JobSpec
 from producer.precision import GATE_DOCS, choose_precision
@@ -81,13 +82,19 @@ def submit_job(
     if on_job_id:
         on_job_id(job_id)
     sent = 0
-    for msg in messages:
+    repeats = RepeatedIds()  # the producer reads every document anyway, to make the chunks
+    for msg in repeats.count(messages):
         while sent - patiently(settings, lambda: store.count_done(job_id)) >= max_in_flight:
             time.sleep(0.2)
         if patiently(settings, lambda: store.state(job_id)) is JobState.CANCELLED:
             break  # `nlpbatch cancel` came while the job was still being queued
         app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue)
         sent += 1
+    if repeats.summary():
+        # Before the total: no worker can finish the job, and write its report, without it.
+        manifest["repeated_ids"] = repeats.summary()
+        save_manifest(settings, manifest)
+        store.set_manifest(job_id, manifest)
     store.set_total(job_id, sent)
     # Workers may have finished every chunk before the total was known.
     finalize(store, job_id)

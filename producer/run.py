@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nlpbatch.errors import OutputError
+from nlpbatch.repeats import RepeatedIds
 from nlpbatch.report import peak_rss_mb, rates, write_report
 from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
@@ -39,6 +40,7 @@ class RunReport:
     processes: int = 1
     peak_rss_mb: float = 0.0
     gate: dict[str, Any] | None = None
+    repeated_ids: dict[str, Any] | None = None
 
     @property
     def docs_per_second(self) -> float:
@@ -58,6 +60,7 @@ class RunReport:
             "backend": self.backend,
             "precision": self.precision,
             "gate": self.gate,
+            "repeated_ids": self.repeated_ids,
             "threads": self.threads,
             "processes": self.processes,
             "peak_rss_mb": self.peak_rss_mb,
@@ -90,8 +93,9 @@ def run_job(
     base_tokens, base_padded = stats.tokens, stats.padded_tokens
     docs = errors = chunks = 0
     t0 = time.perf_counter()
+    repeats = RepeatedIds()
     with RecordWriter(job.output, job.spec) as writer:
-        for msg in messages:
+        for msg in repeats.count(messages):
             records = engine.run_chunk(msg)
             writer.write(records)
             chunks += 1
@@ -117,6 +121,7 @@ def run_job(
         padded_tokens=padded,
         peak_rss_mb=peak_rss_mb(),
         gate=gate,
+        repeated_ids=repeats.summary(),
     )
     write_report(job.output, report.to_dict())
     return report
