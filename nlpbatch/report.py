@@ -61,6 +61,10 @@ def describe(report: dict[str, Any]) -> str:
     if gate:
         value = gate.get("value")
         shown = f"{gate['metric']} {value:.6f}" if value is not None else gate.get("reason", "")
+        if gate.get("low") is not None:
+            shown += f", 95% interval {gate['low']:.4f}-{gate['high']:.4f}"
+        if value is not None:
+            shown += f", {gate['docs']} documents"
         gate_text = f", int8 gate {'passed' if gate['passed'] else 'failed'} ({shown})"
     repeats = describe_repeats(report.get("repeated_ids"))
     return (

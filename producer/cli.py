@@ -117,6 +117,13 @@ def job_options(fn: F) -> F:
             help="The job's first documents the int8 gate compares.",
         ),
         click.option(
+            "--gate-max-docs",
+            type=click.IntRange(1),
+            default=2048,
+            show_default=True,
+            help="Most documents the gate reads while its 95% interval holds the threshold.",
+        ),
+        click.option(
             "--input-format",
             default=None,
             type=click.Choice(["jsonl", "txt", "csv", "tsv"]),
@@ -192,6 +199,7 @@ def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, **
         backend=backend,
         gate_threshold=kw["gate_threshold"],
         gate_docs=kw["gate_docs"],
+        gate_max_docs=kw["gate_max_docs"],
     )
     if as_json:
         click.echo(json.dumps(report.to_dict()))
@@ -225,6 +233,7 @@ def submit(ctx: click.Context, broker: str | None, max_in_flight: int, wait_afte
         on_job_id=announce,
         gate_threshold=kw["gate_threshold"],
         gate_docs=kw["gate_docs"],
+        gate_max_docs=kw["gate_max_docs"],
     )
     click.echo(f"queued {submission.chunks} chunks", err=True)
     if wait_after:

@@ -19,7 +19,7 @@ from nlpbatch.jobstore import JobState, JobStatus, JobStore
 from nlpbatch.repeats import RepeatedIds
 from nlpbatch.settings import Settings, redact_url
 from producer.job import JobSpec
-from producer.precision import GATE_DOCS, choose_precision
+from producer.precision import GATE_DOCS, GATE_MAX_DOCS, choose_precision
 
 FINAL_STATES = (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
 # How long the producer keeps trying while Redis is unreachable (a restart, a failover).
@@ -62,6 +62,7 @@ def submit_job(
     on_job_id: Callable[[str], None] | None = None,
     gate_threshold: float | None = None,
     gate_docs: int = GATE_DOCS,
+    gate_max_docs: int = GATE_MAX_DOCS,
 ) -> Submission:
     """Queue every chunk of `job`; returns once all are queued (not done).
 
@@ -73,7 +74,12 @@ def submit_job(
     app = make_celery(settings)
     job_id = new_job_id()
     precision, gate, messages = choose_precision(
-        job, job.messages(job_id), settings, gate_docs=gate_docs, threshold=gate_threshold
+        job,
+        job.messages(job_id),
+        settings,
+        gate_docs=gate_docs,
+        threshold=gate_threshold,
+        gate_max_docs=gate_max_docs,
     )
     job = dataclasses.replace(job, precision=precision)
     manifest = {**job.manifest(job_id), "gate": gate}

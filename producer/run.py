@@ -18,7 +18,7 @@ from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
 from nlpbatch.sinks import RecordWriter
 from producer.job import JobSpec
-from producer.precision import GATE_DOCS, choose_precision
+from producer.precision import GATE_DOCS, GATE_MAX_DOCS, choose_precision
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,7 @@ def run_job(
     on_chunk: Callable[[int, int], None] | None = None,
     gate_threshold: float | None = None,
     gate_docs: int = GATE_DOCS,
+    gate_max_docs: int = GATE_MAX_DOCS,
 ) -> RunReport:
     """Run `job` to completion, write its output atomically and its report beside it."""
     from worker import engine  # the heavy imports happen only when a job really runs
@@ -85,7 +86,12 @@ def run_job(
     engine.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
     precision, gate, messages = choose_precision(
-        job, job.messages("run"), settings, gate_docs=gate_docs, threshold=gate_threshold
+        job,
+        job.messages("run"),
+        settings,
+        gate_docs=gate_docs,
+        threshold=gate_threshold,
+        gate_max_docs=gate_max_docs,
     )
     model = engine.get_pipeline(job.task, job.model, precision, job.params).model
     load_seconds = time.perf_counter() - started
