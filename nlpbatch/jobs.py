@@ -69,7 +69,8 @@ def finalize(store: JobStore, job_id: str, owner: str | None = None) -> bool:
         manifest = status.manifest
         assert status.chunks_total is not None
         if not is_redis_output(manifest["output"]):  # results kept in Redis have nothing to merge
-            merge_parts(manifest["output"], get_task(manifest["task"]), status.chunks_total)
+            task = get_task(manifest["task"])
+            merge_parts(manifest["output"], task, status.chunks_total, params=manifest.get("params"))
         report = distributed_report(status, store.counters(job_id), store.workers(job_id))
         store.set_report(job_id, report)
         write_report(manifest["output"], report)

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from nlpbatch import storage
+from nlpbatch.columns import output_fields
 from nlpbatch.errors import OutputError
 from nlpbatch.schema import Record
 from nlpbatch.tasks import TaskSpec
@@ -66,8 +67,8 @@ def dumps(record: Record) -> str:
     return json.dumps(record, ensure_ascii=False, default=_json_default)
 
 
-def arrow_schema(spec: TaskSpec) -> Any:
-    """The Parquet schema of a task's records: id, the task's fields, and error."""
+def arrow_schema(spec: TaskSpec, params: dict[str, Any] | None = None) -> Any:
+    """The Parquet schema of a job's records: id, the task's fields for `params`, and error."""
     import pyarrow as pa
 
     types = {
@@ -81,14 +82,14 @@ def arrow_schema(spec: TaskSpec) -> Any:
     }
     error = pa.struct([("type", pa.string()), ("message", pa.string())])
     fields = [pa.field("id", pa.string())]
-    fields += [pa.field(name, types[kind]) for name, kind in spec.output_fields.items()]
+    fields += [pa.field(name, types[kind]) for name, kind in output_fields(spec, params).items()]
     fields.append(pa.field("error", error))
     return pa.schema(fields)
 
 
-def _to_row(spec: TaskSpec, record: Record) -> Record:
+def _to_row(fields: dict[str, str], record: Record) -> Record:
     row: Record = {"id": None if record.get("id") is None else str(record["id"])}
-    for name, kind in spec.output_fields.items():
+    for name, kind in fields.items():
         value = record.get(name)
         if kind == "json" and value is not None:
             value = dumps(value)
@@ -102,11 +103,20 @@ def _to_row(spec: TaskSpec, record: Record) -> Record:
 class RecordWriter:
     """Writes records to a temporary file and renames it over `path` on a clean close."""
 
-    def __init__(self, path: str | Path, spec: TaskSpec, *, row_group: int = 4096) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        spec: TaskSpec,
+        *,
+        row_group: int = 4096,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """`params`, the job's, choose the Parquet columns (see output_fields)."""
         # A URL is written to a local temporary file, then uploaded whole on close.
         self.target: str | None = str(path) if storage.is_url(path) else None
         self.path = Path(storage.name_of(path)) if self.target else Path(path)
         self.spec = spec
+        self._fields = output_fields(spec, params)
         self.format = output_format(self.path)
         self.count = 0
         self._row_group = row_group
@@ -124,7 +134,7 @@ class RecordWriter:
         else:
             import pyarrow.parquet as pq
 
-            self._schema = arrow_schema(spec)
+            self._schema = arrow_schema(spec, params)
             self._pq = pq.ParquetWriter(str(self._tmp), self._schema)
 
     def write(self, records: Iterable[Record]) -> None:
@@ -133,7 +143,7 @@ class RecordWriter:
             if self._fh is not None:
                 self._fh.write(dumps(record) + "\n")
             else:
-                self._pending.append(_to_row(self.spec, record))
+                self._pending.append(_to_row(self._fields, record))
                 if len(self._pending) >= self._row_group:
                     self._flush()
 
@@ -254,13 +264,18 @@ def done_parts(output: str | Path) -> set[int]:
 
 
 def merge_parts(
-    output: str | Path, spec: TaskSpec, n_chunks: int, *, keep_parts: bool = False
+    output: str | Path,
+    spec: TaskSpec,
+    n_chunks: int,
+    *,
+    keep_parts: bool = False,
+    params: dict[str, Any] | None = None,
 ) -> Path | str:
     """Merge parts 0..n_chunks-1 into the output, in order; every part must exist."""
     missing = sorted(set(range(n_chunks)) - done_parts(output))
     if missing:
         raise OutputError(f"cannot merge {output}: {len(missing)} chunk(s) missing, first {missing[0]}")
-    with RecordWriter(output, spec) as writer:
+    with RecordWriter(output, spec, params=params) as writer:
         for index in range(n_chunks):
             writer.write(read_records(part_location(output, index)))
     if not keep_parts:

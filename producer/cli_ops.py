@@ -77,7 +77,8 @@ def results(ctx: click.Context, job_id: str, output: str, keep: bool, broker: st
     client = connect(settings).r
     out = check_output(output)
     try:
-        with RecordWriter(out, get_task(status.manifest["task"])) as writer:
+        manifest = status.manifest
+        with RecordWriter(out, get_task(manifest["task"]), params=manifest.get("params")) as writer:
             writer.write(iter_results(client, job_id, status.chunks_total or 0))
     except OutputError as exc:
         # Expired or already drained: nothing to write, and the job's state says it is done.

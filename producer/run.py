@@ -100,7 +100,7 @@ def run_job(
     docs = errors = chunks = 0
     t0 = time.perf_counter()
     repeats = RepeatedIds()
-    with RecordWriter(job.output, job.spec) as writer:
+    with RecordWriter(job.output, job.spec, params=job.params) as writer:
         for msg in repeats.count(messages):
             records = engine.run_chunk(msg)
             writer.write(records)
