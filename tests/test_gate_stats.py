@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from nlpbatch.report import describe
 from nlpbatch.settings import Settings
 from worker import engine
-from worker.gate import run_gate
+from worker.gate import GateResult, run_gate
 from worker.gate_stats import (
     confident_agreement,
     estimate,
@@ -53,7 +54,9 @@ def test_the_normal_interval_is_mean_plus_minus_z_standard_errors() -> None:
     mean = sum(values) / 5
     se = math.sqrt(sum((v - mean) ** 2 for v in values) / 4 / 5)
     low, high = normal_interval(values)
-    assert low == pytest.approx(mean - 1.959963984540054 * se) and high == pytest.approx(mean + 1.96 * se, abs=1e-4)
+    assert low == pytest.approx(mean - 1.959963984540054 * se) and high == pytest.approx(
+        mean + 1.96 * se, abs=1e-4
+    )
 
 
 def agreeing(share: float, total: int = 10_000) -> Iterator[dict[str, Any]]:
@@ -111,7 +114,11 @@ def test_a_mean_metric_uses_the_normal_interval() -> None:
 def test_confident_agreement_counts_only_documents_fp32_scored_above_08() -> None:
     values = [1.0, 0.0, 1.0, 0.0]
     scores = [0.95, 0.55, 0.85, 0.81]
-    assert confident_agreement(values, scores) == {"score_above": 0.8, "docs": 3, "value": pytest.approx(2 / 3)}
+    assert confident_agreement(values, scores) == {
+        "score_above": 0.8,
+        "docs": 3,
+        "value": pytest.approx(2 / 3),
+    }
 
 
 def test_the_gate_reports_its_interval_documents_and_confident_agreement_for_a_classifier(
@@ -119,7 +126,9 @@ def test_the_gate_reports_its_interval_documents_and_confident_agreement_for_a_c
 ) -> None:
     engine.configure(settings, threads=1, backend="onnx")
     docs = [{"id": i, "text": f"document number {i} is {'good' if i % 2 else 'bad'}"} for i in range(40)]
-    result = run_gate("sentiment", str(tiny_bert), {}, iter(docs), requested="auto", first_docs=16, max_docs=32)
+    result = run_gate(
+        "sentiment", str(tiny_bert), {}, iter(docs), requested="auto", first_docs=16, max_docs=32
+    )
     out = result.to_dict()
     assert out["interval"] == "wilson" and out["low"] <= out["value"] <= out["high"]
     assert out["docs"] in (16, 32)  # 16 first, 16 more only while the interval holds 0.99
@@ -131,3 +140,29 @@ def test_the_gate_reports_its_interval_documents_and_confident_agreement_for_a_c
          "padding_waste": 0.0, "peak_rss_mb": 1.0}
     )  # fmt: skip
     assert f"95% interval {out['low']:.4f}-{out['high']:.4f}" in line and f"{out['docs']} documents" in line
+
+
+def test_the_chunks_read_ahead_for_the_gate_come_back_unchanged_and_in_order(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import worker.gate
+    from producer.job import JobSpec
+    from producer.precision import choose_precision
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(f'{{"id": {i}, "text": "text {i}"}}\n' for i in range(1000)))
+    job = JobSpec(
+        "sentiment", "m", (str(corpus),), str(tmp_path / "o.jsonl"), precision="auto", chunk_size=100
+    )
+    read: list[int] = []
+
+    def gate(task: str, model: str, params: dict, docs: Iterator[dict], **kw: Any) -> GateResult:
+        read.extend(d["id"] for d in itertools.islice(docs, 350))  # stops inside the fourth chunk
+        return GateResult("auto", "int8", True, "label_agreement", 1.0, 0.99, len(read), 0.0)
+
+    monkeypatch.setattr(worker.gate, "run_gate", gate)
+    precision, result, messages = choose_precision(job, job.messages("j"), settings)
+    sent = list(messages)
+    assert precision == "int8" and result is not None and read == list(range(350))
+    assert [m.index for m in sent] == list(range(10)) and all(m.precision == "int8" for m in sent)
+    assert [d for m in sent for d in m.docs] == [d for m in job.messages("j") for d in m.docs]

@@ -60,7 +60,9 @@ def test_a_sentiment_run_to_parquet_has_no_predictions_column_without_top_k(
 ) -> None:
     out = tmp_path / "s.parquet"
     result = CliRunner().invoke(
-        main, ["run", str(corpus), "-t", "sentiment", "-m", str(tiny_bert), "-o", str(out)], catch_exceptions=False
+        main,
+        ["run", str(corpus), "-t", "sentiment", "-m", str(tiny_bert), "-o", str(out)],
+        catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
     table = pq.read_table(out)

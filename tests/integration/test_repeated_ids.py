@@ -27,8 +27,10 @@ def test_a_submitted_job_reports_its_repeated_ids_in_the_manifest_and_the_report
     proc = start_worker(env, log, concurrency=1, threads=1)
     try:
         wait_for_log(log, "ready.")
-        submitted = cli(env, "submit", str(corpus), "-t", "sentiment", "-m", str(tiny_bert), "-o", str(out),
-                        "--no-header", "--text-field", "2", "--id-field", "1", "--chunk-size", "2")  # fmt: skip
+        job = ["-t", "sentiment", "-m", str(tiny_bert), "-o", str(out), "--chunk-size", "2"]
+        submitted = cli(
+            env, "submit", str(corpus), *job, "--no-header", "--text-field", "2", "--id-field", "1"
+        )
         assert submitted.returncode == 0, submitted.stderr
         job_id = submitted.stdout.strip().splitlines()[0]
         waited = cli(env, "wait", job_id, "--timeout", "120")
@@ -36,7 +38,11 @@ def test_a_submitted_job_reports_its_repeated_ids_in_the_manifest_and_the_report
         assert "repeated ids: 2 ids name more than one document" in waited.stdout
     finally:
         stop_process(proc)
-    expected = {"ids": 2, "extra_documents": 3, "examples": [{"id": "a", "times": 3}, {"id": "b", "times": 2}]}
+    expected = {
+        "ids": 2,
+        "extra_documents": 3,
+        "examples": [{"id": "a", "times": 3}, {"id": "b", "times": 2}],
+    }
     assert json.loads(Path(f"{out}.report.json").read_text())["repeated_ids"] == expected
     manifest = json.loads(cli(env, "status", job_id, "--json").stdout)
     assert manifest["report"]["repeated_ids"] == expected
