@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from celery import Celery
 
+from nlpbatch.retry import PUBLISH_RETRY_POLICY
 from nlpbatch.settings import Settings
 
 PROCESS_CHUNK = "nlpbatch.process_chunk"
@@ -39,12 +40,7 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_max_retries=None,
         # A chunk sent (or a retry scheduled) while Redis restarts waits for it, up to a minute.
         task_publish_retry=True,
-        task_publish_retry_policy={
-            "max_retries": 40,
-            "interval_start": 0.2,
-            "interval_step": 0.5,
-            "interval_max": 2,
-        },
+        task_publish_retry_policy=PUBLISH_RETRY_POLICY,
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_hijack_root_logger=False,

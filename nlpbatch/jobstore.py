@@ -15,9 +15,10 @@ from typing import Any, cast
 
 import redis
 
-PREFIX = "nlpbatch:job:"
-# Kept after a job ends, so `status` still answers the next morning.
-FINISHED_TTL = 7 * 24 * 3600
+from nlpbatch import defaults
+
+PREFIX = defaults.JOB_KEY_PREFIX
+FINISHED_TTL = defaults.FINISHED_JOB_TTL
 
 
 class JobState(StrEnum):
@@ -26,6 +27,11 @@ class JobState(StrEnum):
     DONE = "done"
     CANCELLED = "cancelled"
     FAILED = "failed"
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the job has ended (done, cancelled or failed): it will not change again."""
+        return self in (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
 
 
 @dataclass(frozen=True)
@@ -162,9 +168,6 @@ class JobStore:
         """Replace the job's manifest (the producer adds what it learns while queuing)."""
         self.r.hset(self.key(job_id), "manifest", json.dumps(manifest))
 
-    def exists(self, job_id: str) -> bool:
-        return bool(self.r.exists(self.key(job_id)))
-
     def set_total(self, job_id: str, chunks: int) -> None:
         """Record that all `chunks` are queued; the job is now running, unless cancelled meanwhile."""
         states = [JobState.CANCELLED.value, JobState.RUNNING.value]
@@ -199,7 +202,7 @@ class JobStore:
         if reason:
             self.r.hset(self.key(job_id), "reason", reason[:2000])
         self.r.hset(self.key(job_id), mapping={"state": state.value, "updated": str(time.time())})
-        if state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+        if state.is_finished:
             self.r.expire(self.key(job_id), FINISHED_TTL)
             self.r.expire(self.key(job_id) + ":done", FINISHED_TTL)
 
@@ -228,9 +231,6 @@ class JobStore:
 
     def count_done(self, job_id: str) -> int:
         return int(self.r.scard(self.key(job_id) + ":done"))
-
-    def done_chunks(self, job_id: str) -> set[int]:
-        return {int(i) for i in self.r.smembers(self.key(job_id) + ":done")}
 
     def status(self, job_id: str) -> JobStatus | None:
         data = cast(dict[str, str], self.r.hgetall(self.key(job_id)))

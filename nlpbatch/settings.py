@@ -1,6 +1,7 @@
 """One settings object, built once at the entry point and passed down.
 
-Command-line flags override `NLPBATCH_*` environment variables, which override defaults.
+Command-line flags override `NLPBATCH_*` environment variables, which override the defaults
+of `nlpbatch.defaults`. This is the only module that reads `NLPBATCH_*` variables.
 """
 
 from __future__ import annotations
@@ -12,34 +13,67 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-DEFAULT_BROKER = "redis://localhost:6379/0"
+from nlpbatch import defaults
+
+DEFAULT_BROKER = defaults.BROKER_URL
 
 
 def default_home() -> Path:
-    return Path("~/.cache/nlpbatch").expanduser()
+    """The cache and job folder when neither `--home` nor NLPBATCH_HOME names one."""
+    return Path(defaults.HOME).expanduser()
 
 
 @dataclass(frozen=True)
 class Settings:
     """Where the broker and the model cache are, and how workers use the machine."""
 
-    broker_url: str = DEFAULT_BROKER
-    home: Path = Path("~/.cache/nlpbatch")
+    broker_url: str = defaults.BROKER_URL
+    home: Path = Path(defaults.HOME)
     # Seconds Redis waits before handing an unacknowledged chunk to another worker. It must
     # exceed the longest chunk's processing time, or a slow chunk runs twice (harmless, as
     # chunk results are idempotent, but wasted work).
-    visibility_timeout: int = 3600
-    queue: str = "nlpbatch"
+    visibility_timeout: int = defaults.VISIBILITY_TIMEOUT
+    queue: str = defaults.QUEUE
+    #: Model threads per worker process; None: the worker's share of the cores.
+    threads: int | None = None
+    #: Seconds a worker waits for an unreachable Redis before the chunk is retried later.
+    redis_patience: float = defaults.WORKER_REDIS_PATIENCE
+    #: The worker's Celery pool: `prefork`, or `solo` for a one-process worker.
+    pool: str = defaults.POOL
+    #: The port a worker serves Prometheus metrics on; None: no metrics.
+    metrics_port: int | None = None
+    #: Seconds after SIGTERM a worker finishes its chunks before returning them to the queue.
+    shutdown_timeout: float = defaults.SHUTDOWN_TIMEOUT
+    log_format: str = defaults.LOG_FORMAT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Settings from `NLPBATCH_*` variables, then from non-None keyword overrides."""
+        """Settings from `NLPBATCH_*` variables, then from non-None keyword overrides.
+
+        ValueError names the variable whose value does not parse.
+        """
         env = os.environ if env is None else env
+
+        def read(name: str, parse: Any, default: Any) -> Any:
+            raw = env.get(f"NLPBATCH_{name}")
+            if not raw:
+                return default
+            try:
+                return parse(raw)
+            except ValueError:
+                raise ValueError(f"NLPBATCH_{name}={raw!r} is not a valid {parse.__name__}") from None
+
         base = cls(
-            broker_url=env.get("NLPBATCH_BROKER_URL", DEFAULT_BROKER),
+            broker_url=env.get("NLPBATCH_BROKER_URL", defaults.BROKER_URL),
             home=Path(env.get("NLPBATCH_HOME", str(default_home()))).expanduser(),
-            visibility_timeout=int(env.get("NLPBATCH_VISIBILITY_TIMEOUT", "3600")),
-            queue=env.get("NLPBATCH_QUEUE", "nlpbatch"),
+            visibility_timeout=read("VISIBILITY_TIMEOUT", int, defaults.VISIBILITY_TIMEOUT),
+            queue=env.get("NLPBATCH_QUEUE", defaults.QUEUE),
+            threads=read("THREADS", int, None) or None,
+            redis_patience=read("REDIS_PATIENCE", float, defaults.WORKER_REDIS_PATIENCE),
+            pool=env.get("NLPBATCH_POOL") or defaults.POOL,
+            metrics_port=read("METRICS_PORT", int, None),
+            shutdown_timeout=read("SHUTDOWN_TIMEOUT", float, defaults.SHUTDOWN_TIMEOUT),
+            log_format=env.get("NLPBATCH_LOG_FORMAT") or defaults.LOG_FORMAT,
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         if "home" in given:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from nlpbatch import defaults
 from nlpbatch.errors import NlpbatchError
 from nlpbatch.jobstore import JobState, JobStatus
 from nlpbatch.results import is_redis_output, iter_results
@@ -53,9 +54,9 @@ class Client:
         text_field: str = "text",
         id_field: str = "id",
         no_header: bool = False,
-        chunk_size: int = 256,
+        chunk_size: int = defaults.CHUNK_SIZE,
         precision: str = "fp32",
-        max_in_flight: int = 64,
+        max_in_flight: int = defaults.MAX_IN_FLIGHT,
     ) -> Job:
         """Validate and queue a job; returns once every chunk is queued (not done).
 
@@ -107,7 +108,7 @@ class Job:
         """
         started = time.monotonic()
         status = wait_job(self.client.settings, self.id, timeout=timeout)
-        if status.state not in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+        if not status.state.is_finished:
             raise TimeoutError(
                 f"job {self.id} still {status.state.value} after {time.monotonic() - started:.0f}s"
             )

@@ -5,25 +5,24 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
 import redis
 
-from nlpbatch import reconnect
+from nlpbatch import defaults, retry
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.errors import BrokerError, InputError
 from nlpbatch.jobs import finalize, new_job_id, save_manifest
 from nlpbatch.jobstore import JobState, JobStatus, JobStore
 from nlpbatch.repeats import RepeatedIds
+from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings, redact_url
 from producer.job import JobSpec
-from producer.precision import GATE_DOCS, GATE_MAX_DOCS, choose_precision
+from producer.precision import choose_precision
 
-FINAL_STATES = (JobState.DONE, JobState.CANCELLED, JobState.FAILED)
-# How long the producer keeps trying while Redis is unreachable (a restart, a failover).
-REDIS_PATIENCE = 300.0
+REDIS_PATIENCE = defaults.PRODUCER_REDIS_PATIENCE
 
 log = logging.getLogger("nlpbatch.producer")
 T = TypeVar("T")
@@ -35,7 +34,7 @@ def patiently(settings: Settings, call: Callable[[], T], patience: float = REDIS
     A producer or a `wait` thus carries on where it was once a restarted Redis is back.
     """
     where = redact_url(settings.broker_url)
-    return reconnect.patiently(call, what=where, patience=patience, max_pause=5.0)
+    return retry.patiently(call, what=where, patience=patience, max_pause=5.0)
 
 
 @dataclass
@@ -58,11 +57,11 @@ def submit_job(
     job: JobSpec,
     settings: Settings,
     *,
-    max_in_flight: int = 64,
+    max_in_flight: int = defaults.MAX_IN_FLIGHT,
     on_job_id: Callable[[str], None] | None = None,
     gate_threshold: float | None = None,
-    gate_docs: int = GATE_DOCS,
-    gate_max_docs: int = GATE_MAX_DOCS,
+    gate_docs: int = defaults.GATE_DOCS,
+    gate_max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> Submission:
     """Queue every chunk of `job`; returns once all are queued (not done).
 
@@ -71,7 +70,6 @@ def submit_job(
     first (see producer.precision), and every chunk carries the precision it chose.
     """
     store = connect(settings)
-    app = make_celery(settings)
     job_id = new_job_id()
     precision, gate, messages = choose_precision(
         job,
@@ -87,15 +85,8 @@ def submit_job(
     store.create(job_id, manifest)
     if on_job_id:
         on_job_id(job_id)
-    sent = 0
     repeats = RepeatedIds()  # the producer reads every document anyway, to make the chunks
-    for msg in repeats.count(messages):
-        while sent - patiently(settings, lambda: store.count_done(job_id)) >= max_in_flight:
-            time.sleep(0.2)
-        if patiently(settings, lambda: store.state(job_id)) is JobState.CANCELLED:
-            break  # `nlpbatch cancel` came while the job was still being queued
-        app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue)
-        sent += 1
+    sent = send_chunks(settings, store, job_id, repeats.count(messages), max_in_flight=max_in_flight)
     if repeats.summary():
         # Before the total: no worker can finish the job, and write its report, without it.
         manifest["repeated_ids"] = repeats.summary()
@@ -105,6 +96,32 @@ def submit_job(
     # Workers may have finished every chunk before the total was known.
     finalize(store, job_id)
     return Submission(job_id, sent)
+
+
+def send_chunks(
+    settings: Settings,
+    store: JobStore,
+    job_id: str,
+    messages: Iterable[ChunkMessage],
+    *,
+    max_in_flight: int = defaults.MAX_IN_FLIGHT,
+    done_before: int = 0,
+) -> int:
+    """Send `messages` to the workers by task name; returns how many were sent.
+
+    Waits while `max_in_flight` of them are in Redis, not yet done (`done_before` chunks of
+    the job were done before these were sent), and stops once the job is cancelled.
+    """
+    app = make_celery(settings)
+    sent = 0
+    for msg in messages:
+        while sent - (patiently(settings, lambda: store.count_done(job_id)) - done_before) >= max_in_flight:
+            time.sleep(0.2)
+        if patiently(settings, lambda: store.state(job_id)) is JobState.CANCELLED:
+            break  # `nlpbatch cancel` came while the job was still being queued
+        app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue)
+        sent += 1
+    return sent
 
 
 def job_status(settings: Settings, job_id: str) -> JobStatus:
@@ -134,7 +151,7 @@ def wait_job(
             status = store.status(job_id) or status
         if on_progress:
             on_progress(status)
-        if status.state in FINAL_STATES:
+        if status.state.is_finished:
             return status
         if deadline is not None and time.monotonic() > deadline:
             return status

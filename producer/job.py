@@ -10,6 +10,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from nlpbatch import defaults
 from nlpbatch.errors import InputError, InvalidParameter, OutputError
 from nlpbatch.modelref import resolve
 from nlpbatch.results import MAX_DOCS, is_redis_output, parse_redis_output
@@ -34,7 +35,7 @@ class JobSpec:
     precision: str = "fp32"
     text_field: str = "text"
     id_field: str = "id"
-    chunk_size: int = 256
+    chunk_size: int = defaults.CHUNK_SIZE
     stdin_format: str | None = None
     #: CSV/TSV inputs have no header row: every row is a document, columns are named "1", "2", ...
     no_header: bool = False
@@ -90,7 +91,7 @@ def prepare_job(
     precision: str = "fp32",
     text_field: str = "text",
     id_field: str = "id",
-    chunk_size: int = 256,
+    chunk_size: int = defaults.CHUNK_SIZE,
     stdin_format: str | None = None,
     no_header: bool = False,
     check_model: bool = True,

@@ -17,13 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from nlpbatch import defaults
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
-
-GATE_DOCS = 256
-#: Mirrors worker.gate_stats.GATE_MAX_DOCS, which the producer does not import for fp32 jobs.
-GATE_MAX_DOCS = 2048
 
 
 @contextmanager
@@ -48,10 +45,10 @@ def choose_precision(
     messages: Iterator[ChunkMessage],
     settings: Settings,
     *,
-    gate_docs: int = GATE_DOCS,
+    gate_docs: int = defaults.GATE_DOCS,
     threshold: float | None = None,
     threads: int | None = None,
-    gate_max_docs: int = GATE_MAX_DOCS,
+    gate_max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> tuple[str, dict[str, Any] | None, Iterator[ChunkMessage]]:
     """(precision to use, the gate's result or None, the messages to send, carrying it).
 
@@ -61,11 +58,10 @@ def choose_precision(
     """
     if job.precision == "fp32":
         return "fp32", None, messages
-    from worker import engine
-    from worker.gate import run_gate
+    from worker import local
 
-    if not engine.configured():  # `submit`: the gate uses this machine's cores
-        engine.configure(settings, threads=threads)
+    if not local.configured():  # `submit`: the gate uses this machine's cores
+        local.configure(settings, threads=threads)
     ahead: list[ChunkMessage] = []
 
     def sample() -> Iterator[dict[str, Any]]:
@@ -75,7 +71,7 @@ def choose_precision(
             yield from (d for d in msg.docs if "error" not in d)
 
     with stdout_to_stderr():
-        result = run_gate(
+        result = local.run_gate(
             job.task,
             job.model,
             job.params,

@@ -12,8 +12,6 @@ from rich.text import Text
 
 from nlpbatch.jobstore import JobState, JobStatus
 
-_ENDED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
-
 
 @dataclass(frozen=True)
 class Rates:
@@ -44,11 +42,11 @@ def rates(status: JobStatus, now: float | None = None) -> Rates:
     if status.started is None:
         return Rates(None, None, None)
     # A finished job's clock stops at its last update; a running one's runs until now.
-    end = status.updated if status.state in _ENDED else (time.time() if now is None else now)
+    end = status.updated if status.state.is_finished else (time.time() if now is None else now)
     elapsed = max(end - status.started, 1e-9)
     docs_per_second = status.docs_done / elapsed if status.chunks_done else None
     eta: float | None = None
-    if status.state in _ENDED:
+    if status.state.is_finished:
         eta = 0.0 if status.state is JobState.DONE else None
     elif status.chunks_total is not None and status.chunks_done:
         eta = (status.chunks_total - status.chunks_done) * elapsed / status.chunks_done

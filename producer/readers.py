@@ -319,7 +319,7 @@ def iter_documents(sources: Sequence[Source], fields: FieldMap) -> Iterator[Doc]
         yield from read_source(source, fields)
 
 
-def first_fields(source: Source, fields: FieldMap) -> set[str] | None:
+def first_fields(source: Source) -> set[str] | None:
     """The column names of a source, from its header, schema or first readable record.
 
     None when they cannot be known without consuming input (stdin, TXT, an empty file).
@@ -352,7 +352,7 @@ def check_fields(sources: Sequence[Source], fields: FieldMap, required: Sequence
     """InputError if the first readable source lacks a required column: caught before any work."""
     columns = {v: k for k, v in fields.wanted().items()}
     for source in sources:
-        present = first_fields(source, fields)
+        present = first_fields(source)
         if present is None:
             continue
         for name in required:

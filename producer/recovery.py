@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlpbatch import results, storage
-from nlpbatch.broker import PROCESS_CHUNK, make_celery
+from nlpbatch import defaults, results, storage
 from nlpbatch.errors import InputError
 from nlpbatch.jobs import finalize, load_manifest
 from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings, redact_url
 from nlpbatch.sinks import done_parts, part_location, parts_location, read_records
-from producer.client import connect, patiently
+from producer.client import connect, send_chunks
 from producer.job import JobSpec
 
 CANCELLED_NOTE = "CANCELLED"
@@ -47,6 +48,19 @@ class Written:
     @classmethod
     def of(cls, records: list[dict[str, Any]]) -> Written:
         return cls([r.get("id") for r in records], sum(1 for r in records if "error" in r))
+
+
+class Counted(Iterator[ChunkMessage]):
+    """The job's chunk messages, counting those read so far."""
+
+    def __init__(self, messages: Iterator[ChunkMessage]) -> None:
+        self.messages = messages
+        self.count = 0
+
+    def __next__(self) -> ChunkMessage:
+        msg = next(self.messages)
+        self.count += 1
+        return msg
 
 
 def written_chunks(store: JobStore, job_id: str, output: str) -> dict[int, Written]:
@@ -89,7 +103,7 @@ def check_inputs_unchanged(job: JobSpec, job_id: str, written: dict[int, Written
         )
 
 
-def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = 64) -> Resumption:
+def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = defaults.MAX_IN_FLIGHT) -> Resumption:
     """Queue again the chunks of `job_id` whose results are missing.
 
     Works whether Redis still knows the job or lost everything: the job's state is rebuilt
@@ -111,19 +125,16 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = 64) -> R
     check_inputs_unchanged(job, job_id, chunks)
     store.restore(job_id, manifest, {i: (len(w.ids), w.errors) for i, w in chunks.items()})
     _note_cancelled(output, None)
-    app = make_celery(settings)
-    sent = total = 0
-    for msg in job.messages(job_id):
-        total += 1
-        if msg.index in written:
-            continue
-        while sent - (patiently(settings, lambda: store.count_done(job_id)) - len(written)) >= max_in_flight:
-            time.sleep(0.2)
-        app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue)
-        sent += 1
-    store.set_total(job_id, total)
+    every = Counted(job.messages(job_id))
+    missing = (msg for msg in every if msg.index not in written)
+    sent = send_chunks(
+        settings, store, job_id, missing, max_in_flight=max_in_flight, done_before=len(written)
+    )
+    for _ in every:  # cancelled meanwhile: the total still counts every chunk
+        pass
+    store.set_total(job_id, every.count)
     finalize(store, job_id)
-    return Resumption(job_id, total, sent, status is None)
+    return Resumption(job_id, every.count, sent, status is None)
 
 
 def cancel_job(settings: Settings, job_id: str) -> JobState:
@@ -136,7 +147,7 @@ def cancel_job(settings: Settings, job_id: str) -> JobState:
     status = store.status(job_id)
     if status is None:
         raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
-    if status.state in (JobState.DONE, JobState.CANCELLED, JobState.FAILED):
+    if status.state.is_finished:
         return status.state
     store.set_state(job_id, JobState.CANCELLED)
     note = f"job {job_id} was cancelled at {time.strftime('%Y-%m-%d %H:%M:%S')}; the output is incomplete\n"

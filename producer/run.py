@@ -1,6 +1,6 @@
 """The embedded runner: a whole job in this process, no Redis and no worker.
 
-It runs each chunk through `worker.engine.run_chunk`, the very function the Celery task
+It runs each chunk through `worker.local.run_chunk`, the very function the Celery task
 calls, so `run` and `submit` give the same records.
 """
 
@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nlpbatch import defaults
 from nlpbatch.errors import OutputError
 from nlpbatch.repeats import RepeatedIds
 from nlpbatch.report import peak_rss_mb, rates, write_report
@@ -18,7 +19,7 @@ from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
 from nlpbatch.sinks import RecordWriter
 from producer.job import JobSpec
-from producer.precision import GATE_DOCS, GATE_MAX_DOCS, choose_precision
+from producer.precision import choose_precision
 
 
 @dataclass(frozen=True)
@@ -75,15 +76,15 @@ def run_job(
     backend: str = "auto",
     on_chunk: Callable[[int, int], None] | None = None,
     gate_threshold: float | None = None,
-    gate_docs: int = GATE_DOCS,
-    gate_max_docs: int = GATE_MAX_DOCS,
+    gate_docs: int = defaults.GATE_DOCS,
+    gate_max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> RunReport:
     """Run `job` to completion, write its output atomically and its report beside it."""
-    from worker import engine  # the heavy imports happen only when a job really runs
+    from worker import local  # the heavy imports happen only when a job really runs
 
     if is_redis_output(job.output):
         raise OutputError("`run` writes files; results in Redis are for jobs queued with `submit`")
-    engine.configure(settings, threads=threads, backend=backend)
+    local.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
     precision, gate, messages = choose_precision(
         job,
@@ -93,16 +94,16 @@ def run_job(
         threshold=gate_threshold,
         gate_max_docs=gate_max_docs,
     )
-    model = engine.get_pipeline(job.task, job.model, precision, job.params).model
+    runtime = local.load(job.task, job.model, precision, job.params)
     load_seconds = time.perf_counter() - started
-    stats = engine.stats
+    stats = local.stats()
     base_tokens, base_padded = stats.tokens, stats.padded_tokens
     docs = errors = chunks = 0
     t0 = time.perf_counter()
     repeats = RepeatedIds()
     with RecordWriter(job.output, job.spec, params=job.params) as writer:
         for msg in repeats.count(messages):
-            records = engine.run_chunk(msg)
+            records = local.run_chunk(msg)
             writer.write(records)
             chunks += 1
             docs += len(records)
@@ -121,9 +122,9 @@ def run_job(
         load_seconds=load_seconds,
         tokens=tokens,
         padding_waste=1 - tokens / padded if padded else 0.0,
-        backend=model.runtime.backend,
-        precision=model.runtime.precision,
-        threads=int(getattr(model.runtime, "threads", 0) or engine.options().threads),
+        backend=runtime.backend,
+        precision=runtime.precision,
+        threads=runtime.threads,
         padded_tokens=padded,
         peak_rss_mb=peak_rss_mb(),
         gate=gate,

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from nlpbatch import defaults
 from nlpbatch.errors import InputError, InvalidParameter
 from nlpbatch.jobstore import JobState
 from nlpbatch.settings import Settings
@@ -56,7 +57,7 @@ class Entry:
     params: dict[str, Any] = field(default_factory=dict)
     text_field: str = "text"
     id_field: str = "id"
-    chunk_size: int = 256
+    chunk_size: int = defaults.CHUNK_SIZE
     precision: str = "fp32"
     no_header: bool = False
 
@@ -110,7 +111,7 @@ def _entry(raw: Any, where: str) -> Entry:
             f"fields: {', '.join(sorted('{' + f + '}' for f in PATTERN_FIELDS))}"
         )
     inputs = raw["input"] if isinstance(raw["input"], list) else [raw["input"]]
-    chunk_size = raw.get("chunk_size", 256)
+    chunk_size = raw.get("chunk_size", defaults.CHUNK_SIZE)
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise InvalidParameter(f"entry {name!r}: chunk_size must be a whole number >= 1, got {chunk_size!r}")
     no_header = raw.get("no_header", False)
@@ -273,7 +274,7 @@ def _run(
         # Only now are the records safely in the output: a run that dies before this line
         # is redone in full next time, never skipped.
         store.mark(new_keys, entry=entry.name, job_id=submission.job_id)
-    if status.state in (JobState.DONE, JobState.FAILED, JobState.CANCELLED):
+    if status.state.is_finished:
         staged.unlink(missing_ok=True)  # kept while the job runs on, so it can be resumed
     result = RunResult(
         entry.name, len(new_keys), already, unreadable, submission.job_id, job.output, status.state.value

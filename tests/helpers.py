@@ -162,13 +162,25 @@ def nlpbatch_cmd() -> list[str]:
 
 
 def start_worker(
-    env: dict[str, str], log: Path, *, concurrency: int = 1, threads: int | None = 1
+    env: dict[str, str],
+    log: Path,
+    *,
+    concurrency: int = 1,
+    threads: int | None = 1,
+    chunk_delay: float | None = None,
 ) -> subprocess.Popen[bytes]:
     """A real `nlpbatch worker` process; its own process group, so tests can kill it whole.
 
-    `threads=None` leaves the thread budget to the worker.
+    `threads=None` leaves the thread budget to the worker. `chunk_delay` makes every chunk
+    wait that many seconds first (see tests/worker_hooks.py), so a test can stop the worker
+    while it holds one.
     """
-    cmd = [*nlpbatch_cmd(), "worker", "--concurrency", str(concurrency), "--loglevel", "INFO"]
+    cmd = [*nlpbatch_cmd(), "worker"]
+    if chunk_delay is not None:
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))}
+        cmd = [sys.executable, "-m", "tests.worker_hooks", "--chunk-delay", str(chunk_delay), "worker"]
+    cmd += ["--concurrency", str(concurrency), "--loglevel", "INFO"]
     if threads is not None:
         cmd += ["--threads", str(threads)]
     fh = log.open("ab")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 import yaml
 
@@ -37,7 +38,9 @@ def compose() -> dict[str, Any]:
 def assert_valid_worker_args(args: list[str]) -> None:
     """The arguments parse as an `nlpbatch worker` command line (unknown options fail)."""
     assert args[0] == "worker", args
-    main.commands["worker"].make_context("worker", list(args[1:]), obj={})
+    worker = main.get_command(click.Context(main), "worker")
+    assert worker is not None
+    worker.make_context("worker", list(args[1:]), obj={})
 
 
 def assert_valid_beat_args(args: list[str]) -> None:

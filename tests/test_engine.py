@@ -13,7 +13,8 @@ from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from tests.helpers import WORDS
 from worker import engine
-from worker.pipelines.base import MAX_PADDING, MIN_BATCH_TOKENS, BatchStats, plan_batches
+from worker.pipelines.base import BatchStats
+from worker.pipelines.batching import MAX_PADDING, MIN_BATCH_TOKENS, plan_batches
 
 
 @pytest.fixture(autouse=True)

@@ -145,7 +145,7 @@ def test_the_gate_reports_its_interval_documents_and_confident_agreement_for_a_c
 def test_the_chunks_read_ahead_for_the_gate_come_back_unchanged_and_in_order(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import worker.gate
+    import worker.local
     from producer.job import JobSpec
     from producer.precision import choose_precision
 
@@ -160,7 +160,7 @@ def test_the_chunks_read_ahead_for_the_gate_come_back_unchanged_and_in_order(
         read.extend(d["id"] for d in itertools.islice(docs, 350))  # stops inside the fourth chunk
         return GateResult("auto", "int8", True, "label_agreement", 1.0, 0.99, len(read), 0.0)
 
-    monkeypatch.setattr(worker.gate, "run_gate", gate)
+    monkeypatch.setattr(worker.local, "run_gate", gate)
     precision, result, messages = choose_precision(job, job.messages("j"), settings)
     sent = list(messages)
     assert precision == "int8" and result is not None and read == list(range(350))

@@ -11,7 +11,7 @@ from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from tests.helpers import run_texts
 from worker import engine
-from worker.pipelines.base import plan_batches
+from worker.pipelines.batching import plan_batches
 
 TEXTS = [
     "i love this movie",

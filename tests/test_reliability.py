@@ -19,12 +19,11 @@ import redis
 
 from nlpbatch.broker import make_celery
 from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.retry import retry_delay
 from nlpbatch.settings import Settings
-from nlpbatch.tasks import get_task
 from producer.readers import FieldMap, _read_csv
 from tests.helpers import nlpbatch_cmd
 from tests.integration.jobs import make_corpus, wait_until
-from worker.tasks import retry_delay
 
 
 def test_retry_delays_grow_exponentially_with_full_jitter_and_a_cap() -> None:
@@ -67,6 +66,7 @@ def test_a_cancel_during_queuing_is_not_undone_when_the_last_chunk_is_queued(bro
 
 def test_remote_code_in_a_model_folder_is_never_run(tiny_bert: Path, tmp_path: Path) -> None:
     from worker.models.loader import load_model
+    from worker.pipelines import pipeline_class
 
     model = tmp_path / "model"
     shutil.copytree(tiny_bert, model)
@@ -81,8 +81,9 @@ def test_remote_code_in_a_model_folder_is_never_run(tiny_bert: Path, tmp_path: P
         (model / name).write_text(json.dumps(data))
     try:
         load_model(
-            get_task("sentiment"),
+            pipeline_class("sentiment").head,
             str(model),
+            task="sentiment",
             precision="fp32",
             cache=tmp_path / "c",
             threads=1,
@@ -167,11 +168,11 @@ def test_a_message_naming_a_model_that_does_not_exist_gets_error_records(
 def test_a_job_store_call_waits_for_redis_with_growing_jittered_pauses(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from nlpbatch import reconnect
+    from nlpbatch import retry
     from worker import tasks
 
     pauses: list[float] = []
-    monkeypatch.setattr(reconnect.time, "sleep", pauses.append)
+    monkeypatch.setattr(retry.time, "sleep", pauses.append)
     failures = iter([redis.ConnectionError("refused")] * 6)
 
     def mark_done() -> str:
@@ -190,13 +191,13 @@ def test_a_job_store_call_waits_for_redis_with_growing_jittered_pauses(
 def test_a_job_store_call_gives_up_with_a_broker_error_once_its_patience_is_spent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from nlpbatch import reconnect
+    from nlpbatch import retry
     from nlpbatch.errors import BrokerError
     from worker import tasks
 
     clock = [0.0]
-    monkeypatch.setattr(reconnect.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(reconnect.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    monkeypatch.setattr(retry.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(retry.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
 
     def down() -> None:
         raise redis.ConnectionError("refused")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from nlpbatch.schema import ChunkMessage, Record
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
 from worker import metrics
+from worker.models.head import Head
 from worker.models.loader import LoadedModel, load_model
 from worker.pipelines import pipeline_class
 from worker.pipelines.base import BatchStats, Pipeline
@@ -43,7 +44,7 @@ class EngineOptions:
 
 
 _options: EngineOptions | None = None
-_models: dict[tuple[str, str, str], LoadedModel] = {}
+_models: dict[tuple[Head | None, str, str], LoadedModel] = {}
 # Reentrant: get_model holds it while options() may configure on first use.
 _lock = threading.RLock()
 stats = BatchStats()
@@ -64,41 +65,50 @@ def configured() -> bool:
 
 def options() -> EngineOptions:
     if _options is None:
-        configure(Settings.from_env(), threads=int(os.environ.get("NLPBATCH_THREADS", "0")) or None)
+        configure(settings := Settings.from_env(), threads=settings.threads)
     assert _options is not None
     return _options
 
 
-def get_model(task: str, model: str, precision: str, export_task: str | None = None) -> LoadedModel:
-    """The loaded model for (task, model, precision), loading it on first use.
+def head_for(task: str, model: str, params: dict[str, object] | None = None) -> Head | None:
+    """The model head `task` needs for `model` and `params` (similarity picks one per model)."""
+    return pipeline_class(task).head_for(model, dict(params or {}))
 
-    `export_task` overrides the task's usual model head (similarity picks one per model).
+
+def get_model(task: str, model: str, precision: str, params: dict[str, object] | None = None) -> LoadedModel:
+    """The loaded model for the task's head, `model` and `precision`, loaded on first use.
+
+    Tasks that need the same head (sentiment and zero-shot) share one loaded model.
     """
-    spec = get_task(task)
-    if export_task and export_task != spec.export_task:
-        spec = replace(spec, export_task=export_task)
-    key = (spec.export_task, model, precision)
+    name = get_task(task).name
+    head = head_for(name, model, params)
+    key = (head, model, precision)
     with _lock:
         if key not in _models:
             opts = options()
             _models[key] = load_model(
-                spec, model, precision=precision, cache=opts.cache, threads=opts.threads, backend=opts.backend
+                head,
+                model,
+                task=name,
+                precision=precision,
+                cache=opts.cache,
+                threads=opts.threads,
+                backend=opts.backend,
             )
             loaded = _models[key]
-            metrics.observe_model_load(spec.name, loaded.runtime.backend, loaded.load_seconds)
+            metrics.observe_model_load(name, loaded.runtime.backend, loaded.load_seconds)
         return _models[key]
 
 
-def unload_model(task: str, model: str, precision: str, export_task: str | None = None) -> None:
+def unload_model(task: str, model: str, precision: str, params: dict[str, object] | None = None) -> None:
     """Forget a loaded model, e.g. the precision the accuracy gate did not choose."""
     with _lock:
-        _models.pop((export_task or get_task(task).export_task, model, precision), None)
+        _models.pop((head_for(task, model, params), model, precision), None)
 
 
 def get_pipeline(task: str, model: str, precision: str, params: dict[str, object]) -> Pipeline:
-    cls = pipeline_class(task)
-    export_task = cls.export_task_for(get_task(task), model, dict(params))
-    pipeline = cls(get_model(task, model, precision, export_task), dict(params))
+    """The task's pipeline over its model (loaded on first use), counting into `stats`."""
+    pipeline = pipeline_class(task)(get_model(task, model, precision, params), dict(params))
     pipeline.stats = stats  # one set of counters per process, for the job report
     return pipeline
 

@@ -1,10 +1,11 @@
 """The int8 accuracy gate: a job's own first documents, run in fp32 and in int8, compared.
 
-Each task plugs in one comparison: label agreement for classifiers, cosine for embeddings,
-span agreement for NER and QA. The gate reads more of the job's documents while its
-confidence interval still holds the threshold (see worker.gate_stats).
-The documents are tokenized once and the same features go through both models. A task with
-no comparison never runs in int8: there is nothing to tell whether int8 is good enough.
+Each pipeline class names its comparison (see worker.comparisons): label agreement for
+classifiers, cosine for embeddings, span agreement for NER and QA. The documents are
+tokenized once and the same features go through both models. A task with no comparison
+never runs in int8: there is nothing to tell whether int8 is good enough. The gate reads
+more of the job's documents while its confidence interval still holds the threshold (see
+worker.gate_stats).
 """
 
 from __future__ import annotations
@@ -12,110 +13,19 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
-
+from nlpbatch import defaults
 from nlpbatch.schema import Doc, Record
 from nlpbatch.tasks import get_task
 from worker import engine
-from worker.gate_stats import GATE_MAX_DOCS, confident_agreement, read_until_settled
+from worker.gate_stats import confident_agreement, read_until_settled
 from worker.pipelines import pipeline_class
 from worker.pipelines.base import BatchStats
 
 log = logging.getLogger("nlpbatch.gate")
-
-GATE_DOCS = 256
-
-
-def label_agreement(fp32: list[Record], int8: list[Record]) -> float:
-    """Share of documents whose label is the same in both precisions."""
-    pairs = _good(fp32, int8)
-    return sum(a["label"] == b["label"] for a, b in pairs) / len(pairs) if pairs else 1.0
-
-
-def mean_cosine(fp32: list[Record], int8: list[Record]) -> float:
-    """Mean cosine similarity between each document's two embeddings."""
-    sims = []
-    for a, b in zip(fp32, int8, strict=True):
-        if "error" in a or "error" in b:
-            continue
-        u, v = np.asarray(a["embedding"], np.float64), np.asarray(b["embedding"], np.float64)
-        norms = float(np.linalg.norm(u) * np.linalg.norm(v))
-        sims.append(float(u @ v) / max(norms, 1e-12))
-    return float(np.mean(sims)) if sims else 1.0
-
-
-def _spans(record: Record) -> set[tuple[Any, ...]]:
-    return {(e.get("entity_group", e.get("entity")), e["start"], e["end"]) for e in record["entities"]}
-
-
-def span_agreement(fp32: list[Record], int8: list[Record]) -> float:
-    """NER: F1 between the two precisions' entity spans (label, start, end), over all documents."""
-    same = total = 0
-    for a, b in zip(fp32, int8, strict=True):
-        if "error" in a or "error" in b:
-            continue
-        sa, sb = _spans(a), _spans(b)
-        same += 2 * len(sa & sb)
-        total += len(sa) + len(sb)
-    return same / total if total else 1.0
-
-
-def field_agreement(*fields: str) -> Callable[[list[Record], list[Record]], float]:
-    """Share of documents where these fields are equal in both precisions."""
-
-    def agreement(fp32: list[Record], int8: list[Record]) -> float:
-        pairs = _good(fp32, int8)
-        same = sum(all(a.get(f) == b.get(f) for f in fields) for a, b in pairs)
-        return same / len(pairs) if pairs else 1.0
-
-    return agreement
-
-
-def top_label_agreement(fp32: list[Record], int8: list[Record]) -> float:
-    """zero-shot: share of documents whose best candidate label is the same."""
-    pairs = _good(fp32, int8)
-    return sum(a["labels"][0] == b["labels"][0] for a, b in pairs) / len(pairs) if pairs else 1.0
-
-
-def score_agreement(fp32: list[Record], int8: list[Record], tolerance: float = 0.02) -> float:
-    """similarity: share of pairs whose score moved by at most `tolerance`."""
-    pairs = _good(fp32, int8)
-    return sum(abs(a["score"] - b["score"]) <= tolerance for a, b in pairs) / len(pairs) if pairs else 1.0
-
-
-def _good(fp32: list[Record], int8: list[Record]) -> list[tuple[Record, Record]]:
-    return [(a, b) for a, b in zip(fp32, int8, strict=True) if "error" not in a and "error" not in b]
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """How a task's fp32 and int8 records are compared, and the default pass mark."""
-
-    metric: str
-    compare: Callable[[list[Record], list[Record]], float]
-    threshold: float
-    #: "share", "mean" or "pooled": which interval it gets (see worker.gate_stats).
-    kind: str = "share"
-
-
-#: One entry per task that may run in int8; new tasks add theirs here.
-COMPARISONS: dict[str, Comparison] = {
-    "sentiment": Comparison("label_agreement", label_agreement, 0.99),
-    "embed": Comparison("cosine", mean_cosine, 0.99, "mean"),
-    "ner": Comparison("span_agreement", span_agreement, 0.99, "pooled"),
-    "qa": Comparison("span_agreement", field_agreement("start", "end"), 0.99),
-    "zero-shot": Comparison("label_agreement", top_label_agreement, 0.99),
-    "fill-mask": Comparison("token_agreement", field_agreement("token"), 0.99),
-    "similarity": Comparison("score_within_0.02", score_agreement, 0.99),
-    # Decoding amplifies small differences: only the same text counts as agreement.
-    "summarize": Comparison("text_agreement", field_agreement("summary_text"), 0.99),
-    "translate": Comparison("text_agreement", field_agreement("translation_text"), 0.99),
-    "generate": Comparison("text_agreement", field_agreement("generated_text"), 0.99),
-}
 
 
 @dataclass(frozen=True)
@@ -156,8 +66,8 @@ def run_gate(
     *,
     requested: str,
     threshold: float | None = None,
-    first_docs: int = GATE_DOCS,
-    max_docs: int = GATE_MAX_DOCS,
+    first_docs: int = defaults.GATE_DOCS,
+    max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> GateResult:
     """Compare fp32 and int8 on `docs`; the precision to use is in the result.
 
@@ -170,7 +80,7 @@ def run_gate(
     name = spec.name
     started = time.perf_counter()
     cls = pipeline_class(name)
-    comparison = COMPARISONS.get(name)
+    comparison = cls.comparison
     if not cls.runs_model:
         return GateResult(requested, "fp32", False, "", None, threshold or 0.0, 0, 0.0, "runs no model")
     if comparison is None:
@@ -186,16 +96,16 @@ def run_gate(
         if requested == "int8":
             log.warning("int8 accuracy gate: %s; running in fp32", reason)
         return GateResult(requested, "fp32", False, comparison.metric, None, limit, 0, 0.0, reason)
-    head = cls.export_task_for(spec, model, dict(params))
-    fp32 = cls(engine.get_model(name, model, "fp32", head), dict(params))
-    int8 = cls(engine.get_model(name, model, "int8", head), dict(params))
+    fp32 = cls(engine.get_model(name, model, "fp32", params), dict(params))
+    int8 = cls(engine.get_model(name, model, "int8", params), dict(params))
     # The gate's work is not the job's: keep it out of the job's counters.
     fp32.stats, int8.stats = BatchStats(), BatchStats()
     pairs: list[tuple[Record, Record]] = []
 
     def measure(batch: list[Doc]) -> list[float]:
         encoded = fp32.encode_chunk(batch)  # tokenized once, run twice
-        new = _good(fp32.run_encoded(batch, encoded), int8.run_encoded(batch, encoded))
+        both = zip(fp32.run_encoded(batch, encoded), int8.run_encoded(batch, encoded), strict=True)
+        new = [(a, b) for a, b in both if "error" not in a and "error" not in b]
         pairs.extend(new)
         return [comparison.compare([a], [b]) for a, b in new] if comparison.kind != "pooled" else []
 
@@ -213,7 +123,7 @@ def run_gate(
     reason = "" if passed else f"{comparison.metric} {value:.6f} is below {limit}"
     if not passed and requested == "int8":
         log.warning("int8 accuracy gate failed (%s): running in fp32", reason)
-    engine.unload_model(name, model, "fp32" if passed else "int8", head)
+    engine.unload_model(name, model, "fp32" if passed else "int8", params)
     seconds = time.perf_counter() - started
     confident = None
     if comparison.metric == "label_agreement":

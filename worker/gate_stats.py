@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from itertools import islice
 from statistics import NormalDist
 
+from nlpbatch import defaults
 from nlpbatch.schema import Doc
 
 #: Two-sided 95%.
 CONFIDENCE = 0.95
-#: The most documents the gate reads while its interval straddles the threshold.
-GATE_MAX_DOCS = 2048
 #: fp32 top scores above this make a document "confident".
 CONFIDENT_SCORE = 0.8
 KINDS = ("share", "mean", "pooled")
@@ -101,7 +100,7 @@ def read_until_settled(
     kind: str,
     threshold: float,
     first: int,
-    max_docs: int = GATE_MAX_DOCS,
+    max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> tuple[Estimate | None, int]:
     """(the estimate, documents read): `first` documents, then as many again while the
     interval straddles `threshold`, up to `max_docs` in all.

@@ -18,32 +18,32 @@ from worker.tasks import register
 
 log = logging.getLogger("nlpbatch.worker")
 
-# Seconds a stopping worker gives its chunks before it hands them back to the queue. Below
-# the 30 s that Kubernetes allows by default; deploy/ raises both for long chunks.
-DEFAULT_SHUTDOWN_TIMEOUT = 20.0
-
 
 def run_worker(
     settings: Settings,
     *,
     concurrency: int,
-    threads: int | None = None,
     loglevel: str = "INFO",
     backend: str = "auto",
     name: str | None = None,
-    metrics_port: int | None = None,
-    log_format: str = "text",
-    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
 ) -> None:
-    """Run a worker until it is stopped. Each child process gets `threads` model threads.
+    """Run a worker until it is stopped. Each child process gets `settings.threads` model threads.
 
-    With `metrics_port`, this (parent) process serves Prometheus metrics gathered from all
-    children. With `log_format="json"`, Celery's own logs go through the same JSON handler.
+    With `settings.metrics_port`, this (parent) process serves Prometheus metrics gathered from
+    all children. With JSON logs, Celery's own logs go through the same JSON handler. After
+    SIGTERM, chunks in hand get `settings.shutdown_timeout` seconds (the default, 20, is below
+    the 30 s that Kubernetes allows; deploy/ raises both for long chunks).
     """
-    threads = threads or engine.thread_budget(concurrency)
+    metrics_port, log_format, shutdown_timeout = (
+        settings.metrics_port,
+        settings.log_format,
+        settings.shutdown_timeout,
+    )
+    threads = settings.threads or engine.thread_budget(concurrency)
     # Libraries that read these at import (torch, numpy's BLAS) keep to the budget too.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+    # The children's engine, should it build its options itself, keeps to the budget too.
     os.environ["NLPBATCH_THREADS"] = str(threads)
 
     if metrics_port is not None:
@@ -71,7 +71,7 @@ def run_worker(
         concurrency,
         threads,
     )
-    pool = "solo" if concurrency == 1 and os.environ.get("NLPBATCH_POOL") == "solo" else "prefork"
+    pool = "solo" if concurrency == 1 and settings.pool == "solo" else "prefork"
     app.worker_main(
         [
             # The banner is not a log line; JSON logs must stay one object per line.

@@ -14,9 +14,8 @@ from typing import Any, TypeVar
 import redis
 from celery import Celery, Task
 from celery.exceptions import Reject
-from celery.utils.time import get_exponential_backoff_interval
 
-from nlpbatch import storage
+from nlpbatch import defaults, storage
 from nlpbatch.broker import PROCESS_CHUNK
 from nlpbatch.errors import (
     BrokerError,
@@ -29,9 +28,9 @@ from nlpbatch.errors import (
 )
 from nlpbatch.jobs import finalize
 from nlpbatch.jobstore import JobState, JobStore
-from nlpbatch.reconnect import patiently
 from nlpbatch.report import peak_rss_mb
 from nlpbatch.results import is_redis_output, parse_redis_output, save_chunk, ttl_of
+from nlpbatch.retry import patiently, retry_delay
 from nlpbatch.schema import ChunkMessage, Record, error_record
 from nlpbatch.settings import Settings
 from nlpbatch.sinks import dumps, output_format, write_part
@@ -43,27 +42,16 @@ T = TypeVar("T")
 MAX_RETRIES = 8
 # Seconds a chunk waits, in hand, for a Redis that has gone away before it gives up and is
 # retried later: a restart with AOF, a failover or a network blip is over well before this.
-REDIS_PATIENCE_ENV = "NLPBATCH_REDIS_PATIENCE"
-REDIS_PATIENCE = 120.0
-# Test hook, for the failure tests only: seconds each chunk waits before it is processed,
-# so that a test can kill or stop a worker while it holds a chunk. Unset in production.
-SLOW_CHUNK_ENV = "NLPBATCH_TEST_CHUNK_DELAY"
+REDIS_PATIENCE = defaults.WORKER_REDIS_PATIENCE
 
 
-def retry_delay(retries: int, *, factor: float = 2, maximum: float = 300) -> int:
-    """Seconds before retry number `retries` + 1: exponential, capped, with full jitter."""
-    return int(get_exponential_backoff_interval(factor, retries, maximum, full_jitter=True))
-
-
-def with_redis(call: Callable[[], T], what: str, patience: float | None = None) -> T:
-    """`call()`, tried again while Redis is unreachable (see `nlpbatch.reconnect.patiently`).
+def with_redis(call: Callable[[], T], what: str, patience: float = REDIS_PATIENCE) -> T:
+    """`call()`, tried again while Redis is unreachable (see `nlpbatch.retry.patiently`).
 
     The chunk's work is kept meanwhile, so a Redis restart costs a wait, not the chunk. After
-    `patience` seconds (NLPBATCH_REDIS_PATIENCE, 120 by default) it raises BrokerError, and
-    the chunk is retried through Celery.
+    `patience` seconds (the worker passes `Settings.redis_patience`, NLPBATCH_REDIS_PATIENCE)
+    it raises BrokerError, and the chunk is retried through Celery.
     """
-    if patience is None:
-        patience = float(os.environ.get(REDIS_PATIENCE_ENV) or REDIS_PATIENCE)
     return patiently(call, what=what, patience=patience)
 
 
@@ -102,13 +90,14 @@ def run_records(msg: ChunkMessage) -> list[Record]:
         return [error_record(doc.get("id"), error_info(exc)) for doc in msg.docs]
 
 
-def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
+def handle_chunk(message: Any, store: JobStore, patience: float = REDIS_PATIENCE) -> dict[str, Any]:
     """Process one chunk message end to end; returns a small summary.
 
     The chunk's records are written to its part file before the chunk is counted, so a
     worker killed at any point leaves either nothing or a complete part, and the message
     (acknowledged only on return) is delivered again. Redis failing at any step is a
-    BrokerError, and the results not being written a StorageError: both are retried.
+    BrokerError (after `patience` seconds of trying), and the results not being written a
+    StorageError: both are retried.
     """
     try:
         msg = ChunkMessage.decode(message)
@@ -119,30 +108,31 @@ def handle_chunk(message: Any, store: JobStore) -> dict[str, Any]:
         _fail_job(store, message, f"a worker refused chunk {_index_of(message)}: {exc}")
         return {"dropped": str(exc)}
     try:
-        return _process(msg, store)
+        return _process(msg, store, patience)
     except redis.RedisError as exc:
         raise BrokerError(f"job store unreachable: {exc}") from exc
 
 
-def _process(msg: ChunkMessage, store: JobStore) -> dict[str, Any]:
+def _process(msg: ChunkMessage, store: JobStore, patience: float) -> dict[str, Any]:
     where = f"job {msg.job_id} chunk {msg.index}"
-    status = with_redis(lambda: store.status(msg.job_id), where)
+
+    def redis_call(call: Callable[[], T]) -> T:
+        return with_redis(call, where, patience)
+
+    status = redis_call(lambda: store.status(msg.job_id))
     if status is not None and status.state in (JobState.CANCELLED, JobState.DONE):
         # A cancelled job stops here; a finished one already holds this chunk's records.
         return {"job_id": msg.job_id, "index": msg.index, "skipped": status.state.value}
     log.info("%s: %d documents", where, len(msg.docs))
-    delay = float(os.environ.get(SLOW_CHUNK_ENV, "0") or 0)
-    if delay:
-        time.sleep(delay)
     started = time.perf_counter()
     if status is not None and status.started is None:
-        with_redis(lambda: store.mark_started(msg.job_id), where)
+        redis_call(lambda: store.mark_started(msg.job_id))
     tokens, padded = engine.stats.tokens, engine.stats.padded_tokens
     records = run_records(msg)
     tokens, padded = engine.stats.tokens - tokens, engine.stats.padded_tokens - padded
     if is_redis_output(msg.output):
         lines = [dumps(r) for r in records]
-        with_redis(lambda: save_chunk(store.r, msg.job_id, msg.index, lines, ttl_of(msg.output)), where)
+        redis_call(lambda: save_chunk(store.r, msg.job_id, msg.index, lines, ttl_of(msg.output)))
     else:
         try:
             write_part(msg.output, msg.index, records)
@@ -152,13 +142,13 @@ def _process(msg: ChunkMessage, store: JobStore) -> dict[str, Any]:
     errors = sum(1 for r in records if "error" in r)
     # Before the chunk counts as done, so the report of the job's last chunk sees it.
     worker, info = f"{socket.gethostname()}:{os.getpid()}", _process_info(msg)
-    with_redis(lambda: store.record_worker(msg.job_id, worker, info), where)
-    _, done, total = with_redis(
-        lambda: store.mark_done(msg.job_id, msg.index, len(records), errors, tokens, padded), where
+    redis_call(lambda: store.record_worker(msg.job_id, worker, info))
+    _, done, total = redis_call(
+        lambda: store.mark_done(msg.job_id, msg.index, len(records), errors, tokens, padded)
     )
     if total is not None and done >= total:
         owner = uuid.uuid4().hex  # the same across retries: one merge, however often Redis drops
-        with_redis(lambda: finalize(store, msg.job_id, owner), where)
+        redis_call(lambda: finalize(store, msg.job_id, owner))
     return {"job_id": msg.job_id, "index": msg.index, "docs": len(records), "errors": errors}
 
 
@@ -182,7 +172,8 @@ def _fail_job(store: JobStore, message: Any, reason: str) -> None:
     if job_id is None:
         return
     try:
-        if store.state(job_id) in (JobState.QUEUING, JobState.RUNNING):
+        state = store.state(job_id)
+        if state is not None and not state.is_finished:
             store.set_state(job_id, JobState.FAILED, reason)
     except redis.RedisError:
         pass  # Redis is gone too; the chunk's missing part is the record, for `resume`
@@ -230,7 +221,7 @@ def register(app: Celery, settings: Settings) -> None:
     )
     def process_chunk(self: Task, message: dict[str, Any]) -> dict[str, Any]:
         try:
-            return handle_chunk(message, get_store())
+            return handle_chunk(message, get_store(), settings.redis_patience)
         except Exception as exc:
             # Anything but a permanent error (which handle_chunk turns into error records) is
             # retried: a failed task would be acknowledged and its chunk lost from the job.
@@ -243,8 +234,8 @@ def register(app: Celery, settings: Settings) -> None:
             try:
                 raise self.retry(exc=exc, countdown=retry_delay(retries)) from exc
             except Reject as rejected:
-                # Celery could not send the retry (Redis is down) and would drop this message.
-                # Requeue it instead; if that fails too, it stays unacknowledged in Redis and
-                # comes back after the visibility timeout.
+                # Celery could not send the retry (Redis is down) and would drop this message;
+                # no Celery or kombu setting covers this. Requeue it instead; if that fails too,
+                # it stays unacknowledged in Redis and comes back after the visibility timeout.
                 log.error("job %s: cannot schedule a retry (%s); requeuing the chunk", _job_of(message), exc)
                 raise Reject(rejected.reason, requeue=True) from exc

@@ -17,9 +17,6 @@ from nlpbatch.settings import Settings
 from nlpbatch.sinks import parts_dir, read_records
 from tests.helpers import nlpbatch_cmd
 
-# worker/tasks.py SLOW_CHUNK_ENV: a test hook that makes every chunk take this long.
-DELAY = "NLPBATCH_TEST_CHUNK_DELAY"
-
 
 def job_env(broker_url: str, home: Path, **extra: str) -> dict[str, str]:
     return {

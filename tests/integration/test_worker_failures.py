@@ -15,7 +15,6 @@ from nlpbatch.jobs import new_job_id
 from producer.job import prepare_job
 from tests.helpers import RedisServer, nlpbatch_cmd, start_worker, stop_process, wait_for_log
 from tests.integration.jobs import (
-    DELAY,
     assert_job_completes,
     assert_one_record_each,
     cli,
@@ -65,7 +64,7 @@ def test_a_worker_killed_mid_chunk_loses_no_document_and_doubles_none(
     ids = make_corpus(tmp_path / "corpus.jsonl", 30)
     out = tmp_path / "out.jsonl"
     logs = [tmp_path / "killed.log", tmp_path / "survivor.log"]
-    killed = start_worker({**env, DELAY: "120"}, logs[0])
+    killed = start_worker(env, logs[0], chunk_delay=120)
     survivor = None
     try:
         wait_for_log(logs[0], "ready.")
@@ -90,7 +89,7 @@ def test_sigterm_lets_a_worker_finish_its_chunk_before_it_exits(
     ids = make_corpus(tmp_path / "corpus.jsonl", 10)
     out = tmp_path / "out.jsonl"
     log = tmp_path / "worker.log"
-    worker = start_worker({**env, DELAY: "3"}, log)
+    worker = start_worker(env, log, chunk_delay=3)
     try:
         wait_for_log(log, "ready.")
         job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
@@ -111,7 +110,7 @@ def test_sigterm_returns_a_chunk_that_outlasts_the_shutdown_timeout_to_the_queue
     ids = make_corpus(tmp_path / "corpus.jsonl", 10)
     out = tmp_path / "out.jsonl"
     logs = [tmp_path / "stopped.log", tmp_path / "next.log"]
-    stopped = start_worker({**env, DELAY: "300", "NLPBATCH_SHUTDOWN_TIMEOUT": "2"}, logs[0])
+    stopped = start_worker({**env, "NLPBATCH_SHUTDOWN_TIMEOUT": "2"}, logs[0], chunk_delay=300)
     try:
         wait_for_log(logs[0], "ready.")
         job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
@@ -158,7 +157,7 @@ def test_resume_after_redis_lost_all_state_queues_only_the_missing_chunks(
     ids = make_corpus(tmp_path / "corpus.jsonl", 60)
     out = tmp_path / "out.jsonl"
     log = tmp_path / "worker.log"
-    worker = start_worker({**env, DELAY: "0.5"}, log)
+    worker = start_worker(env, log, chunk_delay=0.5)
     try:
         wait_for_log(log, "ready.")
         job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
@@ -187,7 +186,7 @@ def test_a_job_survives_a_restart_of_redis_with_aof_and_the_waiting_producer_rec
     ids = make_corpus(tmp_path / "corpus.jsonl", 60)
     out = tmp_path / "out.jsonl"
     log = tmp_path / "worker.log"
-    worker = start_worker({**env, DELAY: "0.5"}, log)
+    worker = start_worker(env, log, chunk_delay=0.5)
     waiter = None
     try:
         wait_for_log(log, "ready.")
@@ -219,7 +218,7 @@ def test_a_chunk_that_loses_redis_midway_waits_with_backoff_and_completes_once_i
     ids = make_corpus(tmp_path / "corpus.jsonl", 10)
     out = tmp_path / "out.jsonl"
     log = tmp_path / "worker.log"
-    worker = start_worker({**env, DELAY: "2"}, log)
+    worker = start_worker(env, log, chunk_delay=2)
     try:
         wait_for_log(log, "ready.")
         job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
@@ -247,7 +246,7 @@ def test_a_chunk_that_cannot_reach_redis_or_schedule_its_retry_is_not_dropped(
     ids = make_corpus(tmp_path / "corpus.jsonl", 10)
     out = tmp_path / "out.jsonl"
     log = tmp_path / "worker.log"
-    worker = start_worker({**env, DELAY: "2"}, log)
+    worker = start_worker(env, log, chunk_delay=2)
     try:
         wait_for_log(log, "ready.")
         job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
@@ -269,7 +268,7 @@ def test_a_chunk_whose_results_cannot_be_written_is_retried_until_the_storage_is
     mount.mkdir()
     out = mount / "out.jsonl"
     log = tmp_path / "worker.log"
-    worker = start_worker({**env, DELAY: "1"}, log)
+    worker = start_worker(env, log, chunk_delay=1)
     try:
         wait_for_log(log, "ready.")
         job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "10")
@@ -293,7 +292,7 @@ def test_cancel_stops_the_remaining_chunks_and_writes_no_output_until_resumed(
     ids = make_corpus(tmp_path / "corpus.jsonl", 30)
     out = tmp_path / "out.jsonl"
     log = tmp_path / "worker.log"
-    worker = start_worker({**env, DELAY: "1"}, log)
+    worker = start_worker(env, log, chunk_delay=1)
     try:
         wait_for_log(log, "ready.")
         job = submit(env, tmp_path / "corpus.jsonl", tiny_bert, out, "--chunk-size", "5")

@@ -1,4 +1,4 @@
-"""Load a model for a task: tokenizer, config and a runtime (ONNX Runtime or PyTorch)."""
+"""Load a model head: tokenizer, config and a runtime (ONNX Runtime or PyTorch)."""
 
 from __future__ import annotations
 
@@ -10,25 +10,14 @@ from typing import Any
 
 from nlpbatch.errors import ModelLoadError
 from nlpbatch.modelref import ModelSource, resolve
-from nlpbatch.tasks import TaskSpec
-from worker.models.generative import GENERATIVE_CLASSES, load_generative
+from worker.models.generative import load_generative
+from worker.models.head import Head
 from worker.models.store import onnx_model_dir
-from worker.runtime.base import Runtime
+from worker.runtime.base import NoRuntime, Runtime
 
 log = logging.getLogger("nlpbatch.models")
 
-# transformers Auto class for each export task, for the PyTorch runtime.
-_TORCH_CLASSES = {
-    "text-classification": "AutoModelForSequenceClassification",
-    "feature-extraction": "AutoModel",
-    "token-classification": "AutoModelForTokenClassification",
-    "question-answering": "AutoModelForQuestionAnswering",
-    "fill-mask": "AutoModelForMaskedLM",
-}
-
 BACKENDS = ("auto", "onnx", "torch")
-#: The export task of tasks that need the tokenizer alone: nothing is exported or loaded.
-TOKENIZER_ONLY = "tokenizer"
 
 
 @dataclass
@@ -51,15 +40,16 @@ def cuda_available() -> bool:
 
 
 def load_model(
-    spec: TaskSpec,
+    head: Head | None,
     ref: str,
     *,
+    task: str,
     precision: str,
     cache: Path,
     threads: int,
     backend: str = "auto",
 ) -> LoadedModel:
-    """Resolve, export if needed, and load `ref` for `spec`.
+    """Resolve, export if needed, and load `ref` with `head` (None: its tokenizer alone) for `task`.
 
     `auto` runs PyTorch in fp16 where CUDA is available, and ONNX Runtime on CPU otherwise;
     `onnx` uses ONNX Runtime's CUDA provider with IO binding where onnxruntime-gpu finds a GPU.
@@ -71,13 +61,13 @@ def load_model(
     if backend == "auto":
         backend = "torch" if cuda_available() else "onnx"
     try:
-        if spec.export_task == TOKENIZER_ONLY:
-            return _tokenizer_only(source, spec, started)
+        if head is None:
+            return _tokenizer_only(source, task, started)
         runtime: Runtime
-        if spec.export_task in GENERATIVE_CLASSES:
+        if head.generative:
             generative = load_generative(
                 source,
-                spec.export_task,
+                head,
                 backend=backend,
                 precision=precision,
                 cache=cache,
@@ -88,13 +78,13 @@ def load_model(
         elif backend == "onnx":
             from worker.runtime.onnx import OnnxRuntime
 
-            folder = onnx_model_dir(source, spec.export_task, precision, cache)
+            folder = onnx_model_dir(source, head.export_task, precision, cache)
             # `--backend onnx` on a GPU machine uses ORT's CUDA provider (onnxruntime-gpu).
             runtime = OnnxRuntime(
                 folder / "model.onnx", threads=threads, precision=precision, use_cuda=cuda_available()
             )
         elif backend == "torch":
-            runtime = _torch_runtime(source, spec, threads)
+            runtime = _torch_runtime(source, head, threads)
             folder = source.path
         else:
             raise ModelLoadError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
@@ -103,26 +93,13 @@ def load_model(
     except ModelLoadError:
         raise
     except Exception as exc:
-        raise ModelLoadError(f"could not load {ref} for {spec.name}: {exc}") from exc
+        raise ModelLoadError(f"could not load {ref} for {task}: {exc}") from exc
     seconds = time.perf_counter() - started
-    log.info(
-        "loaded %s for %s on %s/%s in %.1fs", ref, spec.name, runtime.backend, runtime.precision, seconds
-    )
+    log.info("loaded %s for %s on %s/%s in %.1fs", ref, task, runtime.backend, runtime.precision, seconds)
     return LoadedModel(source, tokenizer, config, runtime, seconds)
 
 
-class NoRuntime:
-    """The runtime of a tokenizer-only task: there is no model to call."""
-
-    backend = "none"
-    precision = "none"
-    input_names: tuple[str, ...] = ()
-
-    def run(self, feeds: dict[str, Any]) -> dict[str, Any]:
-        raise RuntimeError("this task runs no model")
-
-
-def _tokenizer_only(source: ModelSource, spec: TaskSpec, started: float) -> LoadedModel:
+def _tokenizer_only(source: ModelSource, task: str, started: float) -> LoadedModel:
     from transformers import AutoConfig, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(source.path), use_fast=True)
@@ -130,16 +107,16 @@ def _tokenizer_only(source: ModelSource, spec: TaskSpec, started: float) -> Load
         config = AutoConfig.from_pretrained(str(source.path))
     except Exception:  # a tokenizer folder need not hold a model config
         config = None
-    log.info("loaded the tokenizer of %s for %s", source.ref, spec.name)
+    log.info("loaded the tokenizer of %s for %s", source.ref, task)
     return LoadedModel(source, tokenizer, config, NoRuntime(), time.perf_counter() - started)
 
 
-def _torch_runtime(source: ModelSource, spec: TaskSpec, threads: int) -> Runtime:
+def _torch_runtime(source: ModelSource, head: Head, threads: int) -> Runtime:
     import transformers
 
     from worker.runtime.torch import TorchRuntime
 
-    auto = getattr(transformers, _TORCH_CLASSES[spec.export_task])
+    auto = getattr(transformers, head.auto_class)
     model = auto.from_pretrained(str(source.path), trust_remote_code=False)
     device = "cuda" if cuda_available() else "cpu"
     return TorchRuntime(model, device=device, threads=threads)

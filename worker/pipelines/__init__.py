@@ -14,19 +14,21 @@ from worker.pipelines.token_classification import TokenClassificationPipeline
 from worker.pipelines.tokenize import TokenizePipeline
 from worker.pipelines.zero_shot import ZeroShotClassificationPipeline
 
-PIPELINES: dict[str, type[Pipeline]] = {
-    "sentiment": TextClassificationPipeline,
-    "embed": FeatureExtractionPipeline,
-    "ner": TokenClassificationPipeline,
-    "qa": QuestionAnsweringPipeline,
-    "similarity": SimilarityPipeline,
-    "fill-mask": FillMaskPipeline,
-    "zero-shot": ZeroShotClassificationPipeline,
-    "tokenize": TokenizePipeline,
-    "summarize": SummarizationPipeline,
-    "translate": TranslationPipeline,
-    "generate": TextGenerationPipeline,
-}
+#: Every pipeline class; each names its task, model head and int8 comparison itself.
+PIPELINE_CLASSES: tuple[type[Pipeline], ...] = (
+    TextClassificationPipeline,
+    FeatureExtractionPipeline,
+    TokenClassificationPipeline,
+    QuestionAnsweringPipeline,
+    SimilarityPipeline,
+    FillMaskPipeline,
+    ZeroShotClassificationPipeline,
+    TokenizePipeline,
+    SummarizationPipeline,
+    TranslationPipeline,
+    TextGenerationPipeline,
+)
+PIPELINES: dict[str, type[Pipeline]] = {cls.task: cls for cls in PIPELINE_CLASSES}
 
 
 def pipeline_class(task: str) -> type[Pipeline]:

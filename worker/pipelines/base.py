@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -24,7 +23,10 @@ from nlpbatch.errors import DocumentError, error_info
 from nlpbatch.schema import Doc, Record, error_record
 from nlpbatch.tasks import TaskSpec, get_task
 from worker import metrics
+from worker.comparisons import Comparison
+from worker.models.head import Head
 from worker.models.loader import LoadedModel
+from worker.pipelines.batching import WINDOW_BATCHES, plan_batches
 
 log = logging.getLogger("nlpbatch.pipeline")
 
@@ -56,53 +58,6 @@ class BatchStats:
         return 1 - self.tokens / self.padded_tokens if self.padded_tokens else 0.0
 
 
-#: Sort features by length within windows of this many batches: enough for a few percent
-#: of padding on mixed-length text, while records still stream out in order.
-WINDOW_BATCHES = 10
-#: A batch closes early when its padding would pass this share ...
-MAX_PADDING = 0.03
-#: ... unless it is still smaller than this many padded tokens, where a bigger model call
-#: is worth more than the padding it costs.
-MIN_BATCH_TOKENS = 512
-
-
-def plan_batches(
-    lengths: Sequence[int],
-    *,
-    batch_size: int,
-    max_tokens: int,
-    window: int | None = None,
-    max_padding: float = MAX_PADDING,
-    min_tokens: int = MIN_BATCH_TOKENS,
-) -> list[list[int]]:
-    """Group feature indexes into batches: sorted by length within each window, under the limits.
-
-    Features are sorted within consecutive windows of `window` features (default: all of
-    them). The padded cost of a batch is its size times its longest feature; a batch holds at
-    most `batch_size` features and `max_tokens` padded tokens, and closes early when more
-    than `max_padding` of it would be padding. A single feature longer than `max_tokens`
-    still gets a batch of its own.
-    """
-    size = window if window and window > 0 else max(1, len(lengths))
-    batches: list[list[int]] = []
-    for start in range(0, len(lengths), size):
-        order = sorted(range(start, min(start + size, len(lengths))), key=lambda i: lengths[i])
-        current: list[int] = []
-        real = 0
-        for i in order:
-            # Sorted ascending, so feature i is the longest of the batch it would join.
-            padded = (len(current) + 1) * lengths[i]
-            too_padded = padded > min_tokens and 1 - (real + lengths[i]) / padded > max_padding
-            if current and (len(current) >= batch_size or padded > max_tokens or too_padded):
-                batches.append(current)
-                current, real = [], 0
-            current.append(i)
-            real += lengths[i]
-        if current:
-            batches.append(current)
-    return batches
-
-
 @dataclass
 class Encoded:
     """A chunk after tokenization: records already decided (errors) and each document's features."""
@@ -113,18 +68,32 @@ class Encoded:
 
 
 class Pipeline:
-    """Base class: subclasses set `task` and implement `postprocess` (and maybe `encode`)."""
+    """Base class: subclasses set `task`, `head` and `comparison`, and implement `postprocess`.
+
+    Everything heavy about a task is declared here, on its class, as optimum declares
+    `auto_model_class` on each ORTModel class; its light spec is `nlpbatch.tasks.get_task(task)`.
+    """
 
     task: ClassVar[str]
+    #: The model head to export and load; None for tasks that need only the tokenizer.
+    head: ClassVar[Head | None]
+    #: How the int8 accuracy gate compares fp32 and int8 records; None: never int8.
+    comparison: ClassVar[Comparison | None] = None
     #: Outputs with a sequence axis; they are cut to each feature's true length.
     token_outputs: ClassVar[frozenset[str]] = frozenset()
-    #: False for tasks that need only the tokenizer: features are never sent to a model.
+    #: False for tasks that need only the tokenizer (no head): features never reach a model.
     runs_model: ClassVar[bool] = True
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A pipeline runs a model exactly when it has a head: one declaration, not two.
+        if "head" in cls.__dict__:
+            cls.runs_model = cls.head is not None
+
     @classmethod
-    def export_task_for(cls, spec: TaskSpec, model: str, params: dict[str, Any]) -> str:
-        """The model head this job needs (optimum's export task); most tasks have one."""
-        return spec.export_task
+    def head_for(cls, model: str, params: dict[str, Any]) -> Head | None:
+        """The head this job needs; most tasks have one, whatever the model."""
+        return cls.head
 
     def __init__(self, model: LoadedModel, params: dict[str, Any]) -> None:
         self.spec: TaskSpec = get_task(self.task)

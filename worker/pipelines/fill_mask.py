@@ -8,6 +8,8 @@ import numpy as np
 
 from nlpbatch.errors import DocumentError, InvalidParameter
 from nlpbatch.schema import Doc, Record
+from worker.comparisons import Comparison, field_agreement
+from worker.models.head import Head
 from worker.pipelines.base import Feature, Outputs, Pipeline
 from worker.pipelines.text_classification import softmax
 
@@ -16,6 +18,8 @@ class FillMaskPipeline(Pipeline):
     """One record per text: the best candidate's fields, and all `top_k` in `predictions`."""
 
     task = "fill-mask"
+    head = Head("fill-mask", "AutoModelForMaskedLM")
+    comparison = Comparison("token_agreement", field_agreement("token"), 0.99)
 
     def __init__(self, model: Any, params: dict[str, Any]) -> None:
         super().__init__(model, params)

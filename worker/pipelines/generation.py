@@ -15,7 +15,8 @@ from transformers import GenerationConfig, LogitsProcessorList
 
 from nlpbatch.errors import DocumentError, InvalidParameter, ModelLoadError, UnknownModel
 from nlpbatch.schema import Doc, Record
-from worker.models.generative import GenerationRuntime
+from worker.comparisons import Comparison, field_agreement
+from worker.models.head import Head
 from worker.models.loader import LoadedModel
 from worker.pipelines.base import Feature, Outputs, Pipeline
 from worker.pipelines.decoding import (
@@ -25,6 +26,7 @@ from worker.pipelines.decoding import (
     document_seed,
     generation_config,
 )
+from worker.runtime.generation import GenerationRuntime
 
 
 class GenerationPipeline(Pipeline):
@@ -113,6 +115,8 @@ class GenerationPipeline(Pipeline):
 class Seq2SeqPipeline(GenerationPipeline):
     """Summaries and translations, decoded as transformers' text2text pipelines do."""
 
+    head = Head("text2text-generation-with-past", "AutoModelForSeq2SeqLM", "ORTModelForSeq2SeqLM")
+
     def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:
         return {self.output_field: self.decode(outputs[0]["sequences"].tolist(), clean_up=False)}
 
@@ -122,6 +126,8 @@ class SummarizationPipeline(Seq2SeqPipeline):
 
     task = "summarize"
     output_field = "summary_text"
+    # Decoding amplifies small differences: only the same text counts as agreement.
+    comparison = Comparison("text_agreement", field_agreement("summary_text"), 0.99)
 
     def task_key(self, task_params: dict[str, Any]) -> str:
         return "summarization"
@@ -138,6 +144,7 @@ class TranslationPipeline(Seq2SeqPipeline):
 
     task = "translate"
     output_field = "translation_text"
+    comparison = Comparison("text_agreement", field_agreement("translation_text"), 0.99)
 
     def __init__(self, model: LoadedModel, params: dict[str, Any]) -> None:
         super().__init__(model, params)
@@ -177,7 +184,9 @@ class TextGenerationPipeline(GenerationPipeline):
     """`generate` / `text-generation`: continues each prompt; long prompts keep their end."""
 
     task = "generate"
+    head = Head("text-generation-with-past", "AutoModelForCausalLM", "ORTModelForCausalLM")
     output_field = "generated_text"
+    comparison = Comparison("text_agreement", field_agreement("generated_text"), 0.99)
     causal = True
 
     def __init__(self, model: LoadedModel, params: dict[str, Any]) -> None:

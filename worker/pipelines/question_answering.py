@@ -14,6 +14,8 @@ import numpy as np
 
 from nlpbatch.errors import InvalidParameter
 from nlpbatch.schema import Doc, Record
+from worker.comparisons import Comparison, field_agreement
+from worker.models.head import Head
 from worker.pipelines.base import Feature, Outputs, Pipeline
 
 Answer = dict[str, Any]
@@ -23,6 +25,8 @@ class QuestionAnsweringPipeline(Pipeline):
     """One record per document: the best `answer`, `score`, `start`, `end` (and `predictions`)."""
 
     task = "qa"
+    head = Head("question-answering", "AutoModelForQuestionAnswering")
+    comparison = Comparison("span_agreement", field_agreement("start", "end"), 0.99)
     token_outputs = frozenset({"start_logits", "end_logits"})
 
     def __init__(self, model: Any, params: dict[str, Any]) -> None:

@@ -17,9 +17,11 @@ import numpy as np
 
 from nlpbatch.modelref import resolve
 from nlpbatch.schema import Doc, Record
-from nlpbatch.tasks import TaskSpec
+from worker.comparisons import Comparison, score_agreement
+from worker.models.head import Head
 from worker.pipelines.base import Feature, Outputs, Pipeline
-from worker.pipelines.text_classification import sigmoid, softmax
+from worker.pipelines.feature_extraction import FeatureExtractionPipeline, pool
+from worker.pipelines.text_classification import TextClassificationPipeline, sigmoid, softmax
 
 CROSS, BI = "cross-encoder", "bi-encoder"
 
@@ -40,13 +42,16 @@ class SimilarityPipeline(Pipeline):
     """`score` for each pair; a cross-encoder also gives its best `label`."""
 
     task = "similarity"
+    #: The bi-encoder's; `head_for` picks the cross-encoder's for a sequence-pair classifier.
+    head = FeatureExtractionPipeline.head
+    comparison = Comparison("score_within_0.02", score_agreement, 0.99)
     # A cross-encoder's `logits` have no sequence axis, so this is right for both modes.
     token_outputs = frozenset({"last_hidden_state"})
 
     @classmethod
-    def export_task_for(cls, spec: TaskSpec, model: str, params: dict[str, Any]) -> str:
+    def head_for(cls, model: str, params: dict[str, Any]) -> Head | None:
         mode = choose_mode(model, str(params.get("mode", "auto")))
-        return "text-classification" if mode == CROSS else "feature-extraction"
+        return TextClassificationPipeline.head if mode == CROSS else FeatureExtractionPipeline.head
 
     def __init__(self, model: Any, params: dict[str, Any]) -> None:
         super().__init__(model, params)
@@ -76,13 +81,7 @@ class SimilarityPipeline(Pipeline):
             probs = softmax(logits)
             best = int(np.argmax(probs))
             return {"score": float(probs[-1]), "label": self.config.id2label[best]}
-        a, b = (self.pool(o["last_hidden_state"].astype(np.float64)) for o in outputs)
+        pooling = self.params["pooling"]  # as `embed` pools
+        a, b = (pool(o["last_hidden_state"].astype(np.float64), pooling) for o in outputs)
         cosine = float(a @ b / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-12))
         return {"score": cosine}
-
-    def pool(self, hidden: np.ndarray) -> np.ndarray:
-        """One vector per text, pooled as `embed` pools it."""
-        pooling = self.params["pooling"]
-        if pooling == "cls":
-            return hidden[0]
-        return hidden.max(axis=0) if pooling == "max" else hidden.mean(axis=0)

@@ -8,6 +8,8 @@ import numpy as np
 
 from nlpbatch.errors import InvalidParameter
 from nlpbatch.schema import Doc, Record
+from worker.comparisons import Comparison, label_agreement
+from worker.models.head import Head
 from worker.pipelines.base import Feature, Outputs, Pipeline
 
 
@@ -24,6 +26,8 @@ class TextClassificationPipeline(Pipeline):
     """Scores as `transformers.pipeline("text-classification")` computes them."""
 
     task = "sentiment"
+    head = Head("text-classification", "AutoModelForSequenceClassification")
+    comparison = Comparison("label_agreement", label_agreement, 0.99)
 
     def __init__(self, model: Any, params: dict[str, Any]) -> None:
         super().__init__(model, params)

@@ -14,6 +14,8 @@ import numpy as np
 
 from nlpbatch.errors import InvalidParameter
 from nlpbatch.schema import Doc, Record
+from worker.comparisons import Comparison, span_agreement
+from worker.models.head import Head
 from worker.pipelines.base import Feature, Outputs, Pipeline
 from worker.pipelines.text_classification import softmax
 
@@ -24,6 +26,8 @@ class TokenClassificationPipeline(Pipeline):
     """One record per document: `entities`, a list in the shape transformers returns."""
 
     task = "ner"
+    head = Head("token-classification", "AutoModelForTokenClassification")
+    comparison = Comparison("span_agreement", span_agreement, 0.99, "pooled")
     token_outputs = frozenset({"logits"})
 
     def __init__(self, model: Any, params: dict[str, Any]) -> None:

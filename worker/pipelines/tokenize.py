@@ -14,7 +14,7 @@ class TokenizePipeline(Pipeline):
     """`tokens`, `input_ids`, `num_tokens` and `unk_share` for each text; never truncated."""
 
     task = "tokenize"
-    runs_model = False
+    head = None
 
     def model_max_length(self) -> int:
         return 0  # unused: tokenize never truncates, so no model limit applies

@@ -14,7 +14,9 @@ import numpy as np
 
 from nlpbatch.errors import DocumentError, InvalidParameter
 from nlpbatch.schema import Doc, Record
+from worker.comparisons import Comparison, top_label_agreement
 from worker.pipelines.base import Feature, Outputs, Pipeline
+from worker.pipelines.text_classification import TextClassificationPipeline
 
 
 def parse_labels(value: Any) -> list[str]:
@@ -32,6 +34,9 @@ class ZeroShotClassificationPipeline(Pipeline):
     """One record per text: `sequence`, and `labels` with their `scores`, best first."""
 
     task = "zero-shot"
+    # An NLI model is a sequence-pair classifier: the same head as sentiment.
+    head = TextClassificationPipeline.head
+    comparison = Comparison("label_agreement", top_label_agreement, 0.99)
 
     def __init__(self, model: Any, params: dict[str, Any]) -> None:
         super().__init__(model, params)

@@ -1,8 +1,8 @@
-"""The interface every runtime implements."""
+"""The interface every runtime implements, and the runtime of tasks that run no model."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,3 +20,14 @@ class Runtime(Protocol):
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Outputs by name (`logits`, `last_hidden_state`, ...) for a batch of int64 inputs."""
         ...
+
+
+class NoRuntime:
+    """The runtime of a tokenizer-only task: there is no model to call."""
+
+    backend = "none"
+    precision = "none"
+    input_names: tuple[str, ...] = ()
+
+    def run(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("this task runs no model")

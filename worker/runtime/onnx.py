@@ -15,6 +15,17 @@ def cuda_provider_available() -> bool:
     return "CUDAExecutionProvider" in ort.get_available_providers()
 
 
+def session_options(threads: int) -> ort.SessionOptions:
+    """Options for every session nlpbatch opens: all graph optimizations, `threads` intra-op."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = max(1, threads)
+    # One graph branch at a time: inter-op threads would oversubscribe the budget.
+    options.inter_op_num_threads = 1
+    return options
+
+
 class OnnxRuntime:
     """An InferenceSession that reads its inputs' names and types once, at load.
 
@@ -28,12 +39,7 @@ class OnnxRuntime:
     def __init__(
         self, path: str | Path, *, threads: int, precision: str = "fp32", use_cuda: bool = False
     ) -> None:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = max(1, threads)
-        # One graph branch at a time: inter-op threads would oversubscribe the budget.
-        options.inter_op_num_threads = 1
+        options = session_options(threads)
         providers = ["CPUExecutionProvider"]
         self.on_cuda = use_cuda and cuda_provider_available()
         if self.on_cuda:

@@ -1,7 +1,8 @@
-"""Operations commands: `nlpbatch schedule` (Celery beat) and `nlpbatch results` (drain Redis)."""
+"""Operations commands: `schedule` (Celery beat), `results` (drain Redis) and `tasks`."""
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -12,8 +13,8 @@ from nlpbatch.errors import InputError, OutputError
 from nlpbatch.jobstore import JobState
 from nlpbatch.results import delete, is_redis_output, iter_results
 from nlpbatch.sinks import RecordWriter, check_output
-from nlpbatch.tasks import get_task
-from producer.cli import broker_option, handle_errors, settings_for
+from nlpbatch.tasks import COMMON_PARAMS, TASKS, get_task
+from producer.cli.helpers import broker_option, fail, handle_errors, settings_for
 
 
 @click.command()
@@ -43,7 +44,7 @@ def schedule(
         result = run_entry(config.entries[run_now], settings, now=now)
         click.echo(result.describe())
         if result.job_id is not None and result.state != JobState.DONE.value:
-            sys.exit(1)
+            sys.exit(1)  # the entry ran and its job did not finish; its line above says how
         return
     from producer.beat import run_beat
 
@@ -68,12 +69,11 @@ def results(ctx: click.Context, job_id: str, output: str, keep: bool, broker: st
     if not is_redis_output(where):
         raise InputError(f"job {job_id} wrote its results to {where}, not to Redis; read that file")
     if status.state is not JobState.DONE:
-        click.echo(
-            f"nlpbatch: error: job {job_id} is {status.state.value} "
+        fail(
+            f"job {job_id} is {status.state.value} "
             f"({status.chunks_done}/{status.chunks_total or '?'} chunks); `nlpbatch wait {job_id}` first",
-            err=True,
+            1,
         )
-        sys.exit(1)
     client = connect(settings).r
     out = check_output(output)
     try:
@@ -81,12 +81,45 @@ def results(ctx: click.Context, job_id: str, output: str, keep: bool, broker: st
         with RecordWriter(out, get_task(manifest["task"]), params=manifest.get("params")) as writer:
             writer.write(iter_results(client, job_id, status.chunks_total or 0))
     except OutputError as exc:
-        # Expired or already drained: nothing to write, and the job's state says it is done.
-        click.echo(f"nlpbatch: error: {exc}", err=True)
-        sys.exit(1)
+        # Expired or already drained: nothing to write, and the job's state says it is done,
+        # so this is a failure (1), not a job that could not start (2, as for other OutputErrors).
+        fail(str(exc), 1)
     if not keep:
         delete(client, job_id)
     click.echo(f"{writer.count} records -> {out}")
 
 
-OPS_COMMANDS: list[click.Command] = [schedule, results]
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+def tasks(as_json: bool) -> None:
+    """List the tasks with their inputs, parameters and default models."""
+    if as_json:
+        out = {
+            name: {
+                "aliases": list(spec.aliases),
+                "input_fields": list(spec.input_fields),
+                "optional_fields": list(spec.optional_fields),
+                "params": {
+                    k: {"type": p.type, "default": p.default, "help": p.help} for k, p in spec.params.items()
+                },
+                "default_model": spec.default_model,
+                "output_fields": spec.output_fields,
+            }
+            for name, spec in TASKS.items()
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    for name, spec in TASKS.items():
+        click.echo(f"{name}  (aliases: {', '.join(spec.aliases)})")
+        click.echo(f"  {spec.description}")
+        fields = ", ".join(spec.input_fields) + "".join(f", [{f}]" for f in spec.optional_fields)
+        click.echo(f"  inputs: {fields}   outputs: {', '.join(spec.output_fields)}")
+        click.echo(f"  default model: {spec.default_model}")
+        for pname, p in spec.params.items():
+            choices = f" ({'|'.join(map(str, p.choices))})" if p.choices else ""
+            click.echo(f"  --param {pname}={p.default}{choices}  {p.help}")
+        click.echo("")
+    click.echo("every task also takes: " + ", ".join(f"{k}={p.default}" for k, p in COMMON_PARAMS.items()))
+
+
+COMMANDS: list[click.Command] = [schedule, results, tasks]

@@ -1,0 +1,161 @@
+"""Job commands: `run`, `submit`, `status`, `wait`, `resume` and `cancel`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from producer.cli.helpers import (
+    broker_option,
+    build_job,
+    exit_for,
+    handle_errors,
+    job_options,
+    max_in_flight_option,
+    settings_for,
+)
+
+
+@click.command()
+@job_options
+@click.option("--threads", type=int, default=None, help="Model threads [default: all cores].")
+@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+@handle_errors
+def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, **kw: Any) -> None:
+    """Run a job here, with no Redis and no worker."""
+    from nlpbatch.report import describe, report_path
+    from producer.run import run_job
+
+    job = build_job(kw)
+    report = run_job(
+        job,
+        settings_for(ctx),
+        threads=threads,
+        backend=backend,
+        gate_threshold=kw["gate_threshold"],
+        gate_docs=kw["gate_docs"],
+        gate_max_docs=kw["gate_max_docs"],
+    )
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+        return
+    click.echo(describe(report.to_dict()))
+    click.echo(f"output: {report.output} (report: {report_path(report.output)})")
+
+
+@click.command()
+@job_options
+@broker_option
+@max_in_flight_option
+@click.option("--wait", "wait_after", is_flag=True, help="Wait for the job to finish.")
+@click.pass_context
+@handle_errors
+def submit(ctx: click.Context, broker: str | None, max_in_flight: int, wait_after: bool, **kw: Any) -> None:
+    """Queue a job for the workers; prints its id at once."""
+    from producer.client import submit_job, wait_job
+
+    job = build_job(kw)
+    settings = settings_for(ctx, broker)
+
+    def announce(job_id: str) -> None:
+        click.echo(job_id)
+        sys.stdout.flush()
+
+    submission = submit_job(
+        job,
+        settings,
+        max_in_flight=max_in_flight,
+        on_job_id=announce,
+        gate_threshold=kw["gate_threshold"],
+        gate_docs=kw["gate_docs"],
+        gate_max_docs=kw["gate_max_docs"],
+    )
+    click.echo(f"queued {submission.chunks} chunks", err=True)
+    if wait_after:
+        exit_for(wait_job(settings, submission.job_id))
+
+
+@click.command()
+@click.argument("job_id")
+@broker_option
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+@handle_errors
+def status(ctx: click.Context, job_id: str, broker: str | None, as_json: bool) -> None:
+    """Show a job's progress."""
+    from producer.client import job_status
+    from producer.progress import print_status, status_dict
+
+    st = job_status(settings_for(ctx, broker), job_id)
+    if as_json:
+        click.echo(json.dumps(status_dict(st)))
+    else:
+        print_status(st, sys.stdout)
+
+
+@click.command()
+@click.argument("job_id")
+@broker_option
+@click.option("--timeout", type=float, default=None, help="Give up after this many seconds (exit 1).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Show a live bar [default: when stdout is a terminal]."
+)
+@click.pass_context
+@handle_errors
+def wait(
+    ctx: click.Context, job_id: str, broker: str | None, timeout: float | None, progress: bool | None
+) -> None:
+    """Wait for a job to finish; writes its output if the workers have not."""
+    from producer.client import wait_job
+    from producer.progress import LiveProgress
+
+    stdout = sys.stdout
+    live = LiveProgress(stdout) if (stdout.isatty() if progress is None else progress) else None
+    try:
+        st = wait_job(settings_for(ctx, broker), job_id, timeout=timeout, on_progress=live)
+    finally:
+        if live:
+            live.close()
+    exit_for(st)
+
+
+@click.command()
+@click.argument("job_id")
+@broker_option
+@max_in_flight_option
+@click.pass_context
+@handle_errors
+def resume(ctx: click.Context, job_id: str, broker: str | None, max_in_flight: int) -> None:
+    """Queue again the chunks of JOB_ID whose results are missing (works after Redis lost it)."""
+    from producer.recovery import resume_job
+
+    done = resume_job(settings_for(ctx, broker), job_id, max_in_flight=max_in_flight)
+    if done.already_complete:
+        click.echo(f"job {job_id} is already complete")
+        return
+    how = "rebuilt from its manifest and parts; " if done.rebuilt else ""
+    click.echo(f"job {job_id}: {how}queued {done.queued} of {done.chunks} chunks")
+
+
+@click.command()
+@click.argument("job_id")
+@broker_option
+@click.pass_context
+@handle_errors
+def cancel(ctx: click.Context, job_id: str, broker: str | None) -> None:
+    """Stop JOB_ID: remaining chunks are skipped and no output file is written."""
+    from producer.recovery import cancel_job
+
+    before = cancel_job(settings_for(ctx, broker), job_id)
+    if not before.is_finished:
+        click.echo(f"job {job_id} cancelled; its output is incomplete and was not written")
+    else:
+        click.echo(f"job {job_id} had already ended: {before.value}")
+
+
+COMMANDS: list[click.Command] = [run, submit, status, wait, resume, cancel]

@@ -1,0 +1,87 @@
+"""How the int8 accuracy gate compares a task's fp32 and int8 records; pipelines name theirs.
+
+Label agreement for classifiers, cosine for embeddings, span agreement for NER and QA, and
+for generation only the same text counts (decoding amplifies small differences).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nlpbatch.schema import Record
+
+
+def label_agreement(fp32: list[Record], int8: list[Record]) -> float:
+    """Share of documents whose label is the same in both precisions."""
+    pairs = _good(fp32, int8)
+    return sum(a["label"] == b["label"] for a, b in pairs) / len(pairs) if pairs else 1.0
+
+
+def mean_cosine(fp32: list[Record], int8: list[Record]) -> float:
+    """Mean cosine similarity between each document's two embeddings."""
+    sims = []
+    for a, b in zip(fp32, int8, strict=True):
+        if "error" in a or "error" in b:
+            continue
+        u, v = np.asarray(a["embedding"], np.float64), np.asarray(b["embedding"], np.float64)
+        norms = float(np.linalg.norm(u) * np.linalg.norm(v))
+        sims.append(float(u @ v) / max(norms, 1e-12))
+    return float(np.mean(sims)) if sims else 1.0
+
+
+def _spans(record: Record) -> set[tuple[Any, ...]]:
+    return {(e.get("entity_group", e.get("entity")), e["start"], e["end"]) for e in record["entities"]}
+
+
+def span_agreement(fp32: list[Record], int8: list[Record]) -> float:
+    """NER: F1 between the two precisions' entity spans (label, start, end), over all documents."""
+    same = total = 0
+    for a, b in zip(fp32, int8, strict=True):
+        if "error" in a or "error" in b:
+            continue
+        sa, sb = _spans(a), _spans(b)
+        same += 2 * len(sa & sb)
+        total += len(sa) + len(sb)
+    return same / total if total else 1.0
+
+
+def field_agreement(*fields: str) -> Callable[[list[Record], list[Record]], float]:
+    """Share of documents where these fields are equal in both precisions."""
+
+    def agreement(fp32: list[Record], int8: list[Record]) -> float:
+        pairs = _good(fp32, int8)
+        same = sum(all(a.get(f) == b.get(f) for f in fields) for a, b in pairs)
+        return same / len(pairs) if pairs else 1.0
+
+    return agreement
+
+
+def top_label_agreement(fp32: list[Record], int8: list[Record]) -> float:
+    """zero-shot: share of documents whose best candidate label is the same."""
+    pairs = _good(fp32, int8)
+    return sum(a["labels"][0] == b["labels"][0] for a, b in pairs) / len(pairs) if pairs else 1.0
+
+
+def score_agreement(fp32: list[Record], int8: list[Record], tolerance: float = 0.02) -> float:
+    """similarity: share of pairs whose score moved by at most `tolerance`."""
+    pairs = _good(fp32, int8)
+    return sum(abs(a["score"] - b["score"]) <= tolerance for a, b in pairs) / len(pairs) if pairs else 1.0
+
+
+def _good(fp32: list[Record], int8: list[Record]) -> list[tuple[Record, Record]]:
+    return [(a, b) for a, b in zip(fp32, int8, strict=True) if "error" not in a and "error" not in b]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How a task's fp32 and int8 records are compared, and the default pass mark."""
+
+    metric: str
+    compare: Callable[[list[Record], list[Record]], float]
+    threshold: float
+    #: "share", "mean" or "pooled": which interval the gate gives it (see worker.gate_stats).
+    kind: str = "share"

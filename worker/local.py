@@ -1,0 +1,75 @@
+"""The in-process interface the producer uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nlpbatch.modelref import resolve
+from nlpbatch.schema import ChunkMessage, Record
+from nlpbatch.settings import Settings
+from worker import engine
+from worker.gate import GateResult, run_gate
+from worker.models.store import onnx_model_dir
+from worker.pipelines.base import BatchStats
+
+__all__ = [
+    "GateResult",
+    "RuntimeInfo",
+    "configure",
+    "configured",
+    "export",
+    "load",
+    "run_chunk",
+    "run_gate",
+    "stats",
+]
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What a job's model runs on, for its report."""
+
+    backend: str
+    precision: str
+    threads: int
+
+
+def configure(settings: Settings, *, threads: int | None = None, backend: str = "auto") -> None:
+    """Set this process's model cache, thread budget and backend."""
+    engine.configure(settings, threads=threads, backend=backend)
+
+
+def configured() -> bool:
+    """Whether `configure` has run in this process."""
+    return engine.configured()
+
+
+def load(task: str, model: str, precision: str, params: dict[str, Any]) -> RuntimeInfo:
+    """Load the job's model (once per process) and say what it runs on."""
+    runtime = engine.get_pipeline(task, model, precision, params).model.runtime
+    threads = int(getattr(runtime, "threads", 0) or engine.options().threads)
+    return RuntimeInfo(runtime.backend, runtime.precision, threads)
+
+
+def run_chunk(msg: ChunkMessage) -> list[Record]:
+    """One record per document of the chunk, in its order: what a worker would return."""
+    return engine.run_chunk(msg)
+
+
+def stats() -> BatchStats:
+    """This process's running token and batch counters."""
+    return engine.stats
+
+
+def export(model: str, task: str, precision: str, settings: Settings) -> Path | None:
+    """The folder of `model`'s ONNX export for `task`, exported now if it is not cached yet.
+
+    None for a task that needs only the tokenizer: it has nothing to export.
+    """
+    # The head can depend on the model (similarity: cross-encoder or bi-encoder).
+    head = engine.head_for(task, model)
+    if head is None:
+        return None
+    return onnx_model_dir(resolve(model), head.export_task, precision, settings.onnx_dir)
