@@ -319,8 +319,10 @@ def iter_documents(sources: Sequence[Source], fields: FieldMap) -> Iterator[Doc]
         yield from read_source(source, fields)
 
 
-def first_fields(source: Source) -> set[str] | None:
+def first_fields(source: Source, no_header: bool = False) -> set[str] | None:
     """The column names of a source, from its header, schema or first readable record.
+
+    With `no_header`, a CSV/TSV's columns are its column numbers, "1" to the first row's width.
 
     None when they cannot be known without consuming input (stdin, TXT, an empty file).
     """
@@ -335,7 +337,7 @@ def first_fields(source: Source) -> set[str] | None:
         if source.format in ("csv", "tsv"):
             text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
             header = next(csv.reader(text, delimiter="," if source.format == "csv" else "\t"), None)
-            if header and fields.no_header:
+            if header and no_header:
                 return set(column_numbers(header))
             return set(header) if header else None
         for raw in fh:
@@ -352,7 +354,7 @@ def check_fields(sources: Sequence[Source], fields: FieldMap, required: Sequence
     """InputError if the first readable source lacks a required column: caught before any work."""
     columns = {v: k for k, v in fields.wanted().items()}
     for source in sources:
-        present = first_fields(source)
+        present = first_fields(source, fields.no_header)
         if present is None:
             continue
         for name in required:
