@@ -17,10 +17,9 @@ from typing import Any
 from nlpbatch import storage
 from nlpbatch.errors import InputError
 from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.outputs import open_output
 from nlpbatch.report import distributed_report, write_report
-from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import merge_parts, parts_location
 from nlpbatch.tasks import get_task
 
 log = logging.getLogger("nlpbatch.jobs")
@@ -36,8 +35,7 @@ def save_manifest(settings: Settings, manifest: dict[str, Any]) -> Path:
     data = text.encode("utf-8")
     local = settings.jobs_dir / f"{manifest['job_id']}.json"
     storage.write_bytes(local, data)
-    if not is_redis_output(manifest["output"]):
-        storage.write_bytes(storage.join(parts_location(manifest["output"]), "job.json"), data)
+    open_output(manifest["output"]).write_manifest(data)
     return local
 
 
@@ -68,9 +66,8 @@ def finalize(store: JobStore, job_id: str, owner: str | None = None) -> bool:
             return False
         manifest = status.manifest
         assert status.chunks_total is not None
-        if not is_redis_output(manifest["output"]):  # results kept in Redis have nothing to merge
-            task = get_task(manifest["task"])
-            merge_parts(manifest["output"], task, status.chunks_total, params=manifest.get("params"))
+        output = open_output(manifest["output"], job_id=job_id, redis=lambda: store.r)
+        output.merge(get_task(manifest["task"]), status.chunks_total, params=manifest.get("params"))
         report = distributed_report(status, store.counters(job_id), store.workers(job_id))
         store.set_report(job_id, report)
         write_report(manifest["output"], report)

@@ -1,6 +1,6 @@
 """Job state in Redis: the manifest, which chunks are done, counts, and the job's state.
 
-The results themselves live in files (see `nlpbatch.sinks`); Redis only tracks progress.
+The results themselves live in files (see `nlpbatch.outputs`); Redis only tracks progress.
 Marking a chunk done is idempotent: a chunk processed twice (redelivery, retry, resume)
 counts once.
 """

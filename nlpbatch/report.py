@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from nlpbatch import storage
+from nlpbatch.outputs import open_output
 from nlpbatch.repeats import describe_repeats
-from nlpbatch.results import is_redis_output
 
 
 def peak_rss_mb() -> float:
@@ -34,7 +34,7 @@ def peak_rss_mb() -> float:
 
 def report_path(output: str | Path) -> str | Path | None:
     """`<output>.report.json`, a path or a URL; None for results kept in Redis."""
-    return None if is_redis_output(output) else storage.with_suffix_added(output, ".report.json")
+    return open_output(output).report_location
 
 
 def write_report(output: str | Path, report: dict[str, Any]) -> str | Path | None:

@@ -23,10 +23,9 @@ from typing import Any
 from nlpbatch import defaults
 from nlpbatch.errors import NlpbatchError
 from nlpbatch.jobstore import JobState, JobStatus
-from nlpbatch.results import is_redis_output, iter_results
+from nlpbatch.outputs import open_output
 from nlpbatch.schema import Record
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import read_records
 from nlpbatch.tasks import get_task
 from producer.client import connect, job_status, submit_job, wait_job
 from producer.job import prepare_job
@@ -122,7 +121,7 @@ class Job:
         status = self.status()
         if status.state is not JobState.DONE:
             raise JobNotDone(f"job {self.id} is {status.state.value}; wait() for it first")
-        output = status.manifest["output"]
-        if is_redis_output(output):
-            return iter_results(connect(self.client.settings).r, self.id, status.chunks_total or 0)
-        return read_records(output)
+        output = open_output(
+            status.manifest["output"], job_id=self.id, redis=lambda: connect(self.client.settings).r
+        )
+        return output.read(status.chunks_total or 0)

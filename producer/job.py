@@ -6,16 +6,15 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from nlpbatch import defaults
-from nlpbatch.errors import InputError, InvalidParameter, OutputError
+from nlpbatch.checkpoint import check_checkpoint
+from nlpbatch.errors import InputError, InvalidParameter
 from nlpbatch.modelref import resolve
-from nlpbatch.results import MAX_DOCS, is_redis_output, parse_redis_output
+from nlpbatch.outputs import open_output
 from nlpbatch.schema import ChunkMessage
-from nlpbatch.sinks import check_output
 from nlpbatch.tasks import TaskSpec, get_task
 from producer.chunking import chunked
 from producer.readers import STDIN, FieldMap, Source, check_fields, expand_inputs, iter_documents
@@ -103,9 +102,12 @@ def prepare_job(
         raise InvalidParameter(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     if chunk_size < 1:
         raise InvalidParameter(f"chunk size must be at least 1, got {chunk_size}")
-    out = parse_redis_output(output) if is_redis_output(output) else check_output(output)
+    target = open_output(output)
+    out = target.check()
     if check_model:
         source = resolve(model, download=False)
+        if source.path != Path() and source.path.is_dir():
+            check_checkpoint(spec.name, validated, source.path)
         # A local folder is passed on as an absolute path, so workers elsewhere find it.
         if source.path != Path() and Path(model).expanduser().is_dir():
             model = str(source.path)
@@ -130,20 +132,5 @@ def prepare_job(
                 check_fields(job.sources(), job.fields, (name,))
             except InputError as exc:
                 raise InputError(f"{exc}; or give it for the whole job with --param {name}=...") from None
-    if is_redis_output(job.output):
-        check_redis_size(job)
+    target.check_size(lambda: iter_documents(job.sources(), job.fields), from_stdin=STDIN in job.inputs)
     return job
-
-
-def check_redis_size(job: JobSpec) -> None:
-    """OutputError unless the job is small enough to keep its results in Redis.
-
-    Counting reads at most MAX_DOCS + 1 documents, which costs far less than running them.
-    """
-    if STDIN in job.inputs:
-        raise OutputError("results in Redis need file inputs, whose size is checked first; write to a file")
-    docs = iter_documents(job.sources(), job.fields)
-    if sum(1 for _ in islice(docs, MAX_DOCS + 1)) > MAX_DOCS:
-        raise OutputError(
-            f"more than {MAX_DOCS} documents: too many to keep in Redis; write a file (-o out.parquet)"
-        )

@@ -273,7 +273,9 @@ def _read_csv(stream: IO[bytes], name: str, fields: FieldMap, delimiter: str) ->
 def _read_parquet(path: str, name: str, fields: FieldMap) -> Iterator[Doc]:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(storage.open_read(path) if storage.is_url(path) else path)
+    # pre_buffer (on by default) fetches every row group up front: the whole file in memory.
+    source = storage.open_read(path) if storage.is_url(path) else path
+    pf = pq.ParquetFile(source, pre_buffer=False)
     available = set(pf.schema_arrow.names)
     columns = [c for c in (fields.id_field, *fields.wanted()) if c in available]
     number = 0

@@ -7,24 +7,20 @@ the inputs again yields the same chunks, and only those without a part file are 
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from nlpbatch import defaults, results, storage
+from nlpbatch import defaults
 from nlpbatch.errors import InputError
 from nlpbatch.jobs import finalize, load_manifest
 from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.outputs import Output, open_output
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings, redact_url
-from nlpbatch.sinks import done_parts, part_location, parts_location, read_records
 from producer.client import connect, send_chunks
 from producer.job import JobSpec
-
-CANCELLED_NOTE = "CANCELLED"
 
 
 @dataclass(frozen=True)
@@ -63,15 +59,9 @@ class Counted(Iterator[ChunkMessage]):
         return msg
 
 
-def written_chunks(store: JobStore, job_id: str, output: str) -> dict[int, Written]:
+def written_chunks(output: Output) -> dict[int, Written]:
     """Each chunk whose results are written (part files, or Redis results), by chunk index."""
-    if results.is_redis_output(output):
-        written = {}
-        for field, text in store.r.hgetall(results.key(job_id)).items():
-            lines = [json.loads(line) for line in str(text).splitlines() if line.strip()]
-            written[int(field)] = Written.of(lines)
-        return written
-    return {i: Written.of(list(read_records(part_location(output, i)))) for i in done_parts(output)}
+    return {index: Written.of(records) for index, records in output.written_parts()}
 
 
 def check_inputs_unchanged(job: JobSpec, job_id: str, written: dict[int, Written]) -> None:
@@ -114,17 +104,17 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = defaults
     job = JobSpec.from_manifest(manifest)
     store = connect(settings)
     status = store.status(job_id)
-    output = manifest["output"]
+    output = open_output(manifest["output"], job_id=job_id, redis=lambda: store.r)
     if status is not None and status.state is JobState.DONE:
         return Resumption(job_id, status.chunks_total or 0, 0, False, already_complete=True)
-    chunks = written_chunks(store, job_id, output)
+    chunks = written_chunks(output)
     written = set(chunks)
-    if status is None and not written and _merged(output):
+    if status is None and not written and output.merged():
         # Merged and cleaned up, then Redis forgot the job: nothing is missing.
         return Resumption(job_id, 0, 0, True, already_complete=True)
     check_inputs_unchanged(job, job_id, chunks)
     store.restore(job_id, manifest, {i: (len(w.ids), w.errors) for i, w in chunks.items()})
-    _note_cancelled(output, None)
+    output.note_cancelled(None)
     every = Counted(job.messages(job_id))
     missing = (msg for msg in every if msg.index not in written)
     sent = send_chunks(
@@ -151,24 +141,6 @@ def cancel_job(settings: Settings, job_id: str) -> JobState:
         return status.state
     store.set_state(job_id, JobState.CANCELLED)
     note = f"job {job_id} was cancelled at {time.strftime('%Y-%m-%d %H:%M:%S')}; the output is incomplete\n"
-    _note_cancelled(status.manifest["output"], note)
+    open_output(status.manifest["output"]).note_cancelled(note)
     return status.state
 
-
-def _merged(output: str) -> bool:
-    """True when the output exists and its parts are gone: the job was merged."""
-    if results.is_redis_output(output):
-        return False
-    return storage.is_file(output) and not storage.is_dir(parts_location(output))
-
-
-def _note_cancelled(output: str, note: str | None) -> None:
-    """Write (or, with None, remove) the CANCELLED note beside a file output's parts."""
-    if results.is_redis_output(output) or storage.is_url(output):
-        return  # object stores: the job's state in Redis is the only mark
-    path = Path(parts_location(output)) / CANCELLED_NOTE
-    if note is None:
-        path.unlink(missing_ok=True)
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(note, encoding="utf-8")

@@ -13,11 +13,10 @@ from typing import Any
 
 from nlpbatch import defaults
 from nlpbatch.errors import OutputError
+from nlpbatch.outputs import open_output
 from nlpbatch.repeats import RepeatedIds
 from nlpbatch.report import peak_rss_mb, rates, write_report
-from nlpbatch.results import is_redis_output
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import RecordWriter
 from producer.job import JobSpec
 from producer.precision import choose_precision
 
@@ -82,7 +81,8 @@ def run_job(
     """Run `job` to completion, write its output atomically and its report beside it."""
     from worker import local  # the heavy imports happen only when a job really runs
 
-    if is_redis_output(job.output):
+    output = open_output(job.output)
+    if not output.runnable:
         raise OutputError("`run` writes files; results in Redis are for jobs queued with `submit`")
     local.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
@@ -101,7 +101,7 @@ def run_job(
     docs = errors = chunks = 0
     t0 = time.perf_counter()
     repeats = RepeatedIds()
-    with RecordWriter(job.output, job.spec, params=job.params) as writer:
+    with output.writer(job.spec, job.params) as writer:
         for msg in repeats.count(messages):
             records = local.run_chunk(msg)
             writer.write(records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.helpers import WORDS
 
@@ -50,11 +51,31 @@ def _scramble(model: object, std: float) -> None:
             p.normal_(0.0, std)
 
 
+def t5_config(vocab_size: int) -> Any:
+    """A T5 config with d_model 32, <pad> 0 and </s> 1, and T5's own task parameters."""
+    from transformers import T5Config
+
+    return T5Config(
+        vocab_size=vocab_size,
+        d_model=32,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        task_specific_params=T5_TASK_PARAMS,
+    )
+
+
 def build_tiny_t5(folder: Path) -> Path:
     """A random T5 (d_model 32) whose tokenizer ends every input with </s>, as T5's does."""
     import torch
     from tokenizers import processors
-    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+    from transformers import PreTrainedTokenizerFast, T5ForConditionalGeneration
 
     torch.manual_seed(0)
     tok = _bpe(["<pad>", "</s>", "<unk>"])
@@ -69,21 +90,7 @@ def build_tiny_t5(folder: Path) -> Path:
         model_max_length=128,
         model_input_names=["input_ids", "attention_mask"],
     )
-    config = T5Config(
-        vocab_size=len(fast),
-        d_model=32,
-        d_kv=8,
-        d_ff=37,
-        num_layers=2,
-        num_decoder_layers=2,
-        num_heads=4,
-        relative_attention_num_buckets=8,
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-        task_specific_params=T5_TASK_PARAMS,
-    )
-    model = T5ForConditionalGeneration(config).eval()
+    model = T5ForConditionalGeneration(t5_config(len(fast))).eval()
     _scramble(model, 1.0)
     model.save_pretrained(folder)
     fast.save_pretrained(folder)

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from nlpbatch.sinks import read_records
+from nlpbatch.outputs.records import read_records
 from producer.cli import main
 from tests.conftest import write_jsonl
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from nlpbatch.outputs.records import read_records
 from nlpbatch.repeats import RepeatedIds, describe_repeats
 from nlpbatch.schema import ChunkMessage
-from nlpbatch.sinks import read_records
 from producer.cli import main
 
 

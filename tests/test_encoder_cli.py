@@ -9,7 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from click.testing import CliRunner
 
-from nlpbatch.sinks import read_records
+from nlpbatch.outputs.records import read_records
 from nlpbatch.tasks import TASKS
 from producer.cli import main
 from tests.conftest import write_jsonl

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from nlpbatch.errors import InputError, InvalidParameter
-from nlpbatch.sinks import read_records
+from nlpbatch.outputs.records import read_records
 from producer import api
 from producer.cli import main
 from producer.job import JobSpec, prepare_job

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from nlpbatch.sinks import RecordWriter, arrow_schema, merge_parts, write_part
+from nlpbatch.outputs import open_output
+from nlpbatch.outputs.records import RecordWriter, arrow_schema
 from nlpbatch.tasks import get_task
 from producer.cli import main
 
@@ -40,9 +41,10 @@ def test_without_params_the_schema_has_every_field_the_task_can_write() -> None:
 
 def test_every_part_of_a_job_merges_into_one_schema_of_the_jobs_columns(tmp_path: Path) -> None:
     out = tmp_path / "qa.parquet"
-    write_part(out, 0, [{"id": "a", "answer": "x", "score": 0.5, "start": 0, "end": 1}])
-    write_part(out, 1, [{"id": "b", "error": {"type": "MalformedInput", "message": "b: bad"}}])
-    merge_parts(out, QA, 2, params={"top_k": 1})
+    output = open_output(out)
+    output.write_part(0, [{"id": "a", "answer": "x", "score": 0.5, "start": 0, "end": 1}])
+    output.write_part(1, [{"id": "b", "error": {"type": "MalformedInput", "message": "b: bad"}}])
+    output.merge(QA, 2, params={"top_k": 1})
     table = pq.read_table(out)
     assert table.schema.names == ["id", "answer", "score", "start", "end", "error"]
     assert table.column("answer").to_pylist() == ["x", None]

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from nlpbatch.errors import OutputError
-from nlpbatch.results import DEFAULT_TTL, parse_redis_output
+from nlpbatch.outputs.redis_results import DEFAULT_TTL, parse_redis_output
 from producer.cli import main
 
 UNREACHABLE = "redis://127.0.0.1:1/0"
@@ -42,12 +42,12 @@ def test_a_malformed_redis_output_is_refused_with_the_valid_forms(output: str, m
 def test_a_job_above_the_stated_limit_is_told_to_write_a_file_before_any_work(
     monkeypatch: pytest.MonkeyPatch, corpus: Path, tiny_bert: Path
 ) -> None:
-    monkeypatch.setattr("producer.job.MAX_DOCS", 6)  # the corpus holds 7 documents
+    monkeypatch.setattr("nlpbatch.outputs.redis_results.MAX_DOCS", 6)  # the corpus holds 7 documents
     args = ["submit", str(corpus), "-t", "sentiment", "-m", str(tiny_bert), "--broker", UNREACHABLE]
     code, _, stderr = invoke(*args, "-o", "redis://")
     # Refused before Redis is even contacted: exit 2, not the unreachable broker's 1.
     assert code == 2 and "more than 6 documents" in stderr and "write a file" in stderr
-    monkeypatch.setattr("producer.job.MAX_DOCS", 7)
+    monkeypatch.setattr("nlpbatch.outputs.redis_results.MAX_DOCS", 7)
     code, _, stderr = invoke(*args, "-o", "redis://")
     assert code == 1 and "cannot reach Redis" in stderr  # within the limit: on to submitting
 

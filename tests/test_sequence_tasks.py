@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nlpbatch.settings import Settings
-from tests.encoder_models import NLI_LABELS, assert_same
+from tests.encoder_models import BACKENDS, NLI_LABELS, assert_same
 from tests.helpers import run_fields
 from worker import engine
 
@@ -24,9 +24,10 @@ PAIRS = [
 Models = Callable[..., Path]
 
 
-@pytest.fixture(autouse=True)
-def _engine(settings: Settings) -> None:
-    engine.configure(settings, threads=1, backend="onnx")
+@pytest.fixture(autouse=True, params=BACKENDS)
+def _engine(settings: Settings, request: pytest.FixtureRequest) -> None:
+    """Every test here runs on ONNX Runtime and again on the PyTorch fallback."""
+    engine.configure(settings, threads=1, backend=request.param)
 
 
 run = run_fields

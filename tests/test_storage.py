@@ -11,7 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from nlpbatch.sinks import RecordWriter, done_parts, merge_parts, read_records, write_part
+from nlpbatch.outputs import open_output
+from nlpbatch.outputs.records import RecordWriter, read_records
 from nlpbatch.tasks import get_task
 from producer.cli import main
 
@@ -82,16 +83,16 @@ def test_a_url_output_does_not_exist_until_the_writer_closes_cleanly(
 
 
 def test_parts_on_a_file_url_merge_in_order_with_no_temporary_files_left(tmp_path: Path) -> None:
-    out = f"file://{tmp_path}/shared/out.jsonl"
-    write_part(out, 1, [{"id": "c"}])
-    write_part(out, 0, [{"id": "a"}, {"id": "b"}])
-    write_part(out, 0, [{"id": "a"}, {"id": "b"}])  # a redelivered chunk still leaves one part
-    assert done_parts(out) == {0, 1}
+    output = open_output(f"file://{tmp_path}/shared/out.jsonl")
+    output.write_part(1, [{"id": "c"}])
+    output.write_part(0, [{"id": "a"}, {"id": "b"}])
+    output.write_part(0, [{"id": "a"}, {"id": "b"}])  # a redelivered chunk still leaves one part
+    assert output.done_parts() == {0, 1}
     assert sorted(p.name for p in (tmp_path / "shared" / "out.jsonl.parts").iterdir()) == [
         "chunk-00000000.jsonl",
         "chunk-00000001.jsonl",
     ]
-    merge_parts(out, EMBED, 2)
+    output.merge(EMBED, 2)
     assert [p.name for p in (tmp_path / "shared").iterdir()] == ["out.jsonl"]
     assert [r["id"] for r in read_records(tmp_path / "shared" / "out.jsonl")] == ["a", "b", "c"]
 

@@ -8,14 +8,13 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
 from celery import Celery, Task
 from celery.exceptions import Reject
 
-from nlpbatch import defaults, storage
+from nlpbatch import defaults
 from nlpbatch.broker import PROCESS_CHUNK
 from nlpbatch.errors import (
     BrokerError,
@@ -28,12 +27,11 @@ from nlpbatch.errors import (
 )
 from nlpbatch.jobs import finalize
 from nlpbatch.jobstore import JobState, JobStore
+from nlpbatch.outputs import open_output
 from nlpbatch.report import peak_rss_mb
-from nlpbatch.results import is_redis_output, parse_redis_output, save_chunk, ttl_of
 from nlpbatch.retry import patiently, retry_delay
 from nlpbatch.schema import ChunkMessage, Record, error_record
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import dumps, output_format, write_part
 from worker import engine, metrics
 
 log = logging.getLogger("nlpbatch.worker")
@@ -61,17 +59,8 @@ def check_message(msg: ChunkMessage) -> None:
     The producer checks the output before queuing; this stops a forged or corrupted message
     from making the worker write anywhere else.
     """
-    if is_redis_output(msg.output):
-        try:
-            parse_redis_output(msg.output)
-        except OutputError as exc:
-            raise MessageError(str(exc)) from None
-        return
-    out = Path(msg.output)
-    if not msg.output or not (storage.is_url(msg.output) or out.is_absolute()):
-        raise MessageError(f"chunk output must be an absolute path or a URL, got {msg.output!r}")
     try:
-        output_format(out)
+        open_output(msg.output).check_safe()
     except OutputError as exc:
         raise MessageError(str(exc)) from None
 
@@ -130,14 +119,11 @@ def _process(msg: ChunkMessage, store: JobStore, patience: float) -> dict[str, A
     tokens, padded = engine.stats.tokens, engine.stats.padded_tokens
     records = run_records(msg)
     tokens, padded = engine.stats.tokens - tokens, engine.stats.padded_tokens - padded
-    if is_redis_output(msg.output):
-        lines = [dumps(r) for r in records]
-        redis_call(lambda: save_chunk(store.r, msg.job_id, msg.index, lines, ttl_of(msg.output)))
-    else:
-        try:
-            write_part(msg.output, msg.index, records)
-        except OSError as exc:
-            raise StorageError(f"cannot write the results of chunk {msg.index}: {exc}") from exc
+    output = open_output(msg.output, job_id=msg.job_id, redis=lambda: store.r)
+    try:
+        redis_call(lambda: output.write_part(msg.index, records))
+    except OSError as exc:
+        raise StorageError(f"cannot write the results of chunk {msg.index}: {exc}") from exc
     metrics.observe_chunk(msg.task, records, time.perf_counter() - started)
     errors = sum(1 for r in records if "error" in r)
     # Before the chunk counts as done, so the report of the job's last chunk sees it.

@@ -9,12 +9,10 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from nlpbatch.errors import InputError, OutputError
+from nlpbatch.errors import InputError
 from nlpbatch.jobstore import JobState
-from nlpbatch.results import delete, is_redis_output, iter_results
-from nlpbatch.sinks import RecordWriter, check_output
-from nlpbatch.tasks import COMMON_PARAMS, TASKS, get_task
-from producer.cli.helpers import broker_option, fail, handle_errors, settings_for
+from nlpbatch.tasks import COMMON_PARAMS, TASKS
+from producer.cli.helpers import broker_option, handle_errors, settings_for
 
 
 @click.command()
@@ -61,32 +59,10 @@ def schedule(
 @handle_errors
 def results(ctx: click.Context, job_id: str, output: str, keep: bool, broker: str | None) -> None:
     """Write a job's results kept in Redis to a file, in input order, then drop them from Redis."""
-    from producer.client import connect, job_status
+    from producer.drain import drain_results
 
-    settings = settings_for(ctx, broker)
-    status = job_status(settings, job_id)
-    where = status.manifest.get("output", "")
-    if not is_redis_output(where):
-        raise InputError(f"job {job_id} wrote its results to {where}, not to Redis; read that file")
-    if status.state is not JobState.DONE:
-        fail(
-            f"job {job_id} is {status.state.value} "
-            f"({status.chunks_done}/{status.chunks_total or '?'} chunks); `nlpbatch wait {job_id}` first",
-            1,
-        )
-    client = connect(settings).r
-    out = check_output(output)
-    try:
-        manifest = status.manifest
-        with RecordWriter(out, get_task(manifest["task"]), params=manifest.get("params")) as writer:
-            writer.write(iter_results(client, job_id, status.chunks_total or 0))
-    except OutputError as exc:
-        # Expired or already drained: nothing to write, and the job's state says it is done,
-        # so this is a failure (1), not a job that could not start (2, as for other OutputErrors).
-        fail(str(exc), 1)
-    if not keep:
-        delete(client, job_id)
-    click.echo(f"{writer.count} records -> {out}")
+    count, out = drain_results(settings_for(ctx, broker), job_id, output, keep=keep)
+    click.echo(f"{count} records -> {out}")
 
 
 @click.command()

@@ -12,9 +12,10 @@ from typing import Any
 
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.jobstore import JobStore
+from nlpbatch.outputs import open_output
+from nlpbatch.outputs.records import read_records
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import parts_dir, read_records
 from tests.helpers import nlpbatch_cmd
 
 
@@ -96,7 +97,7 @@ def assert_job_completes(
 
 
 def parts_written(output: Path) -> int:
-    return len(list(parts_dir(output).glob("chunk-*.jsonl")))
+    return len(open_output(output).done_parts())
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:

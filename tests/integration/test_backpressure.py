@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from nlpbatch.sinks import read_records
+from nlpbatch.outputs.records import read_records
 from tests.helpers import RedisServer, start_worker, stop_process, wait_for_log
 from tests.integration.jobs import cli, job_env
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nlpbatch.sinks import read_records
+from nlpbatch.outputs.records import read_records
 from tests.helpers import nlpbatch_cmd, start_worker, stop_process, wait_for_log
 
 pytestmark = pytest.mark.integration

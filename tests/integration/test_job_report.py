@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nlpbatch.sinks import read_records
+from nlpbatch.outputs.records import read_records
 from tests.helpers import start_worker, stop_process, wait_for_log
 from tests.integration.test_distributed import cli, env  # noqa: F401  (the env fixture)
 from worker.engine import available_cores, thread_budget

@@ -16,9 +16,9 @@ import redis
 from click.testing import CliRunner
 
 from nlpbatch import Client
-from nlpbatch.results import key as results_key
+from nlpbatch.outputs.records import read_records
+from nlpbatch.outputs.redis_results import key as results_key
 from nlpbatch.settings import Settings
-from nlpbatch.sinks import read_records
 from producer.cli import main
 from producer.processed import ProcessedStore
 from producer.schedule import load_config, run_entry, state_path

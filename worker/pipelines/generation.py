@@ -97,7 +97,10 @@ class GenerationPipeline(Pipeline):
             cols = slice(width - n, width) if self.causal else slice(0, n)
             ids[row, cols] = f.input_ids
             mask[row, cols] = 1
-        kwargs = {"generation_config": self.gen_config, **self.generate_kwargs}
+        # gen_config already holds the model's defaults under the job's settings. Without
+        # use_model_defaults=False, generate() would put the model's values back wherever a
+        # setting equals transformers' global default (num_beams=1, do_sample=False).
+        kwargs = {"generation_config": self.gen_config, "use_model_defaults": False, **self.generate_kwargs}
         if self.params["do_sample"]:
             sampler = SeededSampler([f.extra["seed"] for f in batch], self.gen_config)
             kwargs["logits_processor"] = LogitsProcessorList([sampler])

@@ -1,10 +1,8 @@
-"""Output files: JSONL or Parquet by extension, written aside and renamed into place.
+"""Record formats: JSONL or Parquet by extension, written aside and renamed into place.
 
 A job's output never exists half-written: records go to a temporary file beside the target,
-which is renamed over it only when the writer closes without error. Distributed jobs write
-one part file per chunk (`<output>.parts/chunk-00000042.jsonl`, also atomic), and the
-parts are merged in chunk order when the last one lands. Outputs may also be fsspec URLs
-(see `nlpbatch.storage` for what atomic means on object stores).
+which is renamed over it only when the writer closes without error. Outputs may also be
+fsspec URLs (see `nlpbatch.storage` for what atomic means on object stores).
 """
 
 from __future__ import annotations
@@ -36,26 +34,6 @@ def output_format(path: str | Path) -> str:
     return FORMATS[suffix]
 
 
-def check_output(path: str | Path) -> Path | str:
-    """The absolute output path (or URL), after checking its format and that it can be written."""
-    if storage.is_url(path):
-        output_format(path)
-        storage.check_writable(str(path))
-        return str(path)
-    out = Path(path).expanduser().absolute()
-    output_format(out)
-    if out.is_dir():
-        raise OutputError(f"output {out} is a folder; name a file such as {out}/results.jsonl")
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {parent}: {exc.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"output folder {parent} is not writable")
-    return out
-
-
 def _json_default(value: Any) -> Any:
     # numpy scalars and arrays reach here from post-processing.
     if hasattr(value, "tolist"):
@@ -64,7 +42,13 @@ def _json_default(value: Any) -> Any:
 
 
 def dumps(record: Record) -> str:
+    """One record as a JSON line (without the newline)."""
     return json.dumps(record, ensure_ascii=False, default=_json_default)
+
+
+def jsonl_bytes(records: Iterable[Record]) -> bytes:
+    """Records as the UTF-8 bytes of a JSONL file."""
+    return "".join(dumps(r) + "\n" for r in records).encode("utf-8")
 
 
 def arrow_schema(spec: TaskSpec, params: dict[str, Any] | None = None) -> Any:
@@ -204,80 +188,3 @@ def read_records(path: str | Path) -> Iterator[Record]:
 
             for batch in pq.ParquetFile(fh).iter_batches():
                 yield from batch.to_pylist()
-
-
-# --- part files of distributed jobs -------------------------------------------------------
-
-
-def parts_dir(output: str | Path) -> Path:
-    """Where a distributed job's per-chunk results wait to be merged (a local output)."""
-    out = Path(output)
-    return out.with_name(out.name + ".parts")
-
-
-def parts_location(output: str | Path) -> str | Path:
-    """The parts folder of a local output or of a URL."""
-    return storage.with_suffix_added(output, ".parts")
-
-
-def part_path(output: str | Path, index: int) -> Path:
-    return parts_dir(output) / f"chunk-{index:08d}.jsonl"
-
-
-def part_location(output: str | Path, index: int) -> str | Path:
-    return storage.join(parts_location(output), f"chunk-{index:08d}.jsonl")
-
-
-def write_part(output: str | Path, index: int, records: list[Record]) -> Path | str:
-    """Write one chunk's records atomically. Writing the same chunk twice leaves one file."""
-    if storage.is_url(output):
-        target = str(part_location(output, index))
-        storage.write_bytes(target, "".join(dumps(r) + "\n" for r in records).encode("utf-8"))
-        return target
-    final = part_path(output, index)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for record in records:
-                fh.write(dumps(record) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)  # a full disk leaves no half-written part behind
-        raise
-    return final
-
-
-def done_parts(output: str | Path) -> set[int]:
-    """Indexes of the chunks whose results are written."""
-    folder = parts_location(output)
-    if not storage.is_dir(folder):
-        return set()
-    if isinstance(folder, Path):
-        names = [p.name for p in folder.glob("chunk-*.jsonl")]
-    else:
-        names = [storage.name_of(url) for url, _ in storage.list_files(folder)]
-    stems = [n.removesuffix(".jsonl").split("-")[-1] for n in names if n.startswith("chunk-")]
-    return {int(s) for s in stems if s.isdigit()}
-
-
-def merge_parts(
-    output: str | Path,
-    spec: TaskSpec,
-    n_chunks: int,
-    *,
-    keep_parts: bool = False,
-    params: dict[str, Any] | None = None,
-) -> Path | str:
-    """Merge parts 0..n_chunks-1 into the output, in order; every part must exist."""
-    missing = sorted(set(range(n_chunks)) - done_parts(output))
-    if missing:
-        raise OutputError(f"cannot merge {output}: {len(missing)} chunk(s) missing, first {missing[0]}")
-    with RecordWriter(output, spec, params=params) as writer:
-        for index in range(n_chunks):
-            writer.write(read_records(part_location(output, index)))
-    if not keep_parts:
-        storage.remove_tree(parts_location(output))
-    return output if storage.is_url(output) else Path(output)

@@ -9,7 +9,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from nlpbatch.errors import OutputError
-from nlpbatch.sinks import RecordWriter, check_output, merge_parts, parts_dir, read_records, write_part
+from nlpbatch.outputs import open_output
+from nlpbatch.outputs.files import LocalOutput
+from nlpbatch.outputs.records import RecordWriter, read_records
 from nlpbatch.tasks import get_task
 
 EMBED = get_task("embed")
@@ -47,23 +49,40 @@ def test_parquet_stores_embeddings_as_float32_lists_and_errors_as_structs(tmp_pa
 
 def test_parts_merge_in_chunk_order_and_are_removed(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    write_part(out, 1, [{"id": "c"}])
-    write_part(out, 0, [{"id": "a"}, {"id": "b"}])
-    write_part(out, 0, [{"id": "a"}, {"id": "b"}])  # a chunk done twice still counts once
-    merge_parts(out, EMBED, 2)
+    output = LocalOutput(out)
+    output.write_part(1, [{"id": "c"}])
+    output.write_part(0, [{"id": "a"}, {"id": "b"}])
+    output.write_part(0, [{"id": "a"}, {"id": "b"}])  # a chunk done twice still counts once
+    output.merge(EMBED, 2)
     assert [r["id"] for r in read_records(out)] == ["a", "b", "c"]
-    assert not parts_dir(out).exists()
+    assert not output.parts.exists()
 
 
 def test_merging_with_a_missing_part_refuses_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    write_part(out, 0, [{"id": "a"}])
+    output = open_output(out)
+    output.write_part(0, [{"id": "a"}])
     with pytest.raises(OutputError, match="1 chunk"):
-        merge_parts(out, EMBED, 2)
+        output.merge(EMBED, 2)
     assert not out.exists()
 
 
 @pytest.mark.parametrize("name", ["out.csv", "out", "out.json"])
 def test_an_output_with_an_unknown_extension_is_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(OutputError, match="unknown output extension"):
-        check_output(tmp_path / name)
+        open_output(tmp_path / name).check()
+
+
+def test_a_part_whose_write_fails_leaves_no_file_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = LocalOutput(tmp_path / "out.jsonl")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("nlpbatch.storage.os.fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        output.write_part(0, [{"id": "a"}])
+    assert list(output.parts.iterdir()) == []
+    assert output.done_parts() == set()
