@@ -67,7 +67,7 @@ def finalize(store: JobStore, job_id: str, owner: str | None = None) -> bool:
         manifest = status.manifest
         assert status.chunks_total is not None
         output = open_output(manifest["output"], job_id=job_id, redis=lambda: store.r)
-        output.merge(get_task(manifest["task"]), status.chunks_total)
+        output.merge(get_task(manifest["task"]), status.chunks_total, params=manifest.get("params"))
         report = distributed_report(status, store.counters(job_id), store.workers(job_id))
         store.set_report(job_id, report)
         write_report(manifest["output"], report)

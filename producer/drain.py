@@ -41,7 +41,8 @@ def drain_results(
         raise OutputError(f"cannot write results to {output}; name a .jsonl or .parquet file (a path or URL)")
     out = destination.check()
     try:
-        with open_output(out).writer(get_task(status.manifest["task"])) as writer:
+        task = get_task(status.manifest["task"])
+        with open_output(out).writer(task, status.manifest.get("params")) as writer:
             writer.write(source.read(status.chunks_total or 0))
     except OutputError as exc:
         # Expired or already drained: nothing to write, and the job's state says it is done.

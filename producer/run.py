@@ -14,6 +14,7 @@ from typing import Any
 from nlpbatch import defaults
 from nlpbatch.errors import OutputError
 from nlpbatch.outputs import open_output
+from nlpbatch.repeats import RepeatedIds
 from nlpbatch.report import peak_rss_mb, rates, write_report
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
@@ -39,6 +40,7 @@ class RunReport:
     processes: int = 1
     peak_rss_mb: float = 0.0
     gate: dict[str, Any] | None = None
+    repeated_ids: dict[str, Any] | None = None
 
     @property
     def docs_per_second(self) -> float:
@@ -58,6 +60,7 @@ class RunReport:
             "backend": self.backend,
             "precision": self.precision,
             "gate": self.gate,
+            "repeated_ids": self.repeated_ids,
             "threads": self.threads,
             "processes": self.processes,
             "peak_rss_mb": self.peak_rss_mb,
@@ -73,6 +76,7 @@ def run_job(
     on_chunk: Callable[[int, int], None] | None = None,
     gate_threshold: float | None = None,
     gate_docs: int = defaults.GATE_DOCS,
+    gate_max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> RunReport:
     """Run `job` to completion, write its output atomically and its report beside it."""
     from worker import local  # the heavy imports happen only when a job really runs
@@ -83,7 +87,12 @@ def run_job(
     local.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
     precision, gate, messages = choose_precision(
-        job, job.messages("run"), settings, gate_docs=gate_docs, threshold=gate_threshold
+        job,
+        job.messages("run"),
+        settings,
+        gate_docs=gate_docs,
+        threshold=gate_threshold,
+        gate_max_docs=gate_max_docs,
     )
     runtime = local.load(job.task, job.model, precision, job.params)
     load_seconds = time.perf_counter() - started
@@ -91,8 +100,9 @@ def run_job(
     base_tokens, base_padded = stats.tokens, stats.padded_tokens
     docs = errors = chunks = 0
     t0 = time.perf_counter()
-    with output.writer(job.spec) as writer:
-        for msg in messages:
+    repeats = RepeatedIds()
+    with output.writer(job.spec, job.params) as writer:
+        for msg in repeats.count(messages):
             records = local.run_chunk(msg)
             writer.write(records)
             chunks += 1
@@ -118,6 +128,7 @@ def run_job(
         padded_tokens=padded,
         peak_rss_mb=peak_rss_mb(),
         gate=gate,
+        repeated_ids=repeats.summary(),
     )
     write_report(job.output, report.to_dict())
     return report

@@ -9,7 +9,7 @@
     task = "sentiment"
     model = "/models/distilbert-sst2"    # optional: the task's default model
     output = "/data/out/reviews-{date}.parquet"
-    params = { function_to_apply = "softmax" }   # optional; also text_field, id_field, chunk_size
+    params = { function_to_apply = "softmax" }   # optional; also text_field, id_field, no_header, chunk_size
 
 A run reads every document, skips those already processed (see `producer.processed`), queues
 the new ones as one job for the workers, waits for it, and only then marks them processed.
@@ -40,7 +40,7 @@ from producer.readers import expand_inputs, iter_documents
 log = logging.getLogger("nlpbatch.schedule")
 
 PATTERN_FIELDS = {"date", "time", "name"}
-_OPTIONAL = {"model", "params", "text_field", "id_field", "chunk_size", "precision"}
+_OPTIONAL = {"model", "params", "text_field", "id_field", "no_header", "chunk_size", "precision"}
 _REQUIRED = {"name", "cron", "input", "task", "output"}
 
 
@@ -59,6 +59,7 @@ class Entry:
     id_field: str = "id"
     chunk_size: int = defaults.CHUNK_SIZE
     precision: str = "fp32"
+    no_header: bool = False
 
     def output_for(self, when: datetime) -> str:
         """The output path of the run scheduled at `when`: {date}, {time} and {name} filled in."""
@@ -113,6 +114,9 @@ def _entry(raw: Any, where: str) -> Entry:
     chunk_size = raw.get("chunk_size", defaults.CHUNK_SIZE)
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise InvalidParameter(f"entry {name!r}: chunk_size must be a whole number >= 1, got {chunk_size!r}")
+    no_header = raw.get("no_header", False)
+    if not isinstance(no_header, bool):
+        raise InvalidParameter(f"entry {name!r}: no_header must be true or false, got {no_header!r}")
     if raw.get("precision", "fp32") not in PRECISIONS:
         raise InvalidParameter(
             f"entry {name!r}: unknown precision {raw['precision']!r}; valid: {', '.join(PRECISIONS)}"
@@ -129,6 +133,7 @@ def _entry(raw: Any, where: str) -> Entry:
         id_field=str(raw.get("id_field", "id")),
         chunk_size=chunk_size,
         precision=str(raw.get("precision", "fp32")),
+        no_header=no_header,
     )
 
 
@@ -204,7 +209,13 @@ def _run(
     spec = get_task(entry.task)
     params = spec.validate_params(entry.params)
     fields = JobSpec(
-        spec.name, entry.model, entry.inputs, "", text_field=entry.text_field, id_field=entry.id_field
+        spec.name,
+        entry.model,
+        entry.inputs,
+        "",
+        text_field=entry.text_field,
+        id_field=entry.id_field,
+        no_header=entry.no_header,
     ).fields
     stamp = now.strftime("%Y%m%dT%H%M%S")
     # The new documents go to a staging file, which becomes the job's input: the job's

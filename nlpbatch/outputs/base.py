@@ -77,8 +77,18 @@ class Output(ABC):
             yield index, self.read_part(index)
 
     @abstractmethod
-    def merge(self, spec: TaskSpec, n_chunks: int, *, keep_parts: bool = False) -> None:
-        """Put parts 0..n_chunks-1 together in order as the job's output; every part must exist."""
+    def merge(
+        self,
+        spec: TaskSpec,
+        n_chunks: int,
+        *,
+        keep_parts: bool = False,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """Put parts 0..n_chunks-1 together in order as the job's output; every part must exist.
+
+        `params`, the job's, choose the output's columns (see nlpbatch.columns).
+        """
 
     @abstractmethod
     def read(self, n_chunks: int) -> Iterator[Record]:
@@ -105,6 +115,6 @@ class Output(ABC):
         """Drop results kept for reading later, once they are written elsewhere."""
         return None  # nothing is kept apart from the output itself
 
-    def writer(self, spec: TaskSpec) -> RecordWriter:
+    def writer(self, spec: TaskSpec, params: dict[str, Any] | None = None) -> RecordWriter:
         """A writer of the whole output, for `run`; OutputError where the store cannot hold one."""
         raise OutputError(f"{self.target} cannot be written in one go")

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from nlpbatch import storage
+from nlpbatch.columns import output_fields
 from nlpbatch.errors import OutputError
 from nlpbatch.schema import Record
 from nlpbatch.tasks import TaskSpec
@@ -50,8 +51,8 @@ def jsonl_bytes(records: Iterable[Record]) -> bytes:
     return "".join(dumps(r) + "\n" for r in records).encode("utf-8")
 
 
-def arrow_schema(spec: TaskSpec) -> Any:
-    """The Parquet schema of a task's records: id, the task's fields, and error."""
+def arrow_schema(spec: TaskSpec, params: dict[str, Any] | None = None) -> Any:
+    """The Parquet schema of a job's records: id, the task's fields for `params`, and error."""
     import pyarrow as pa
 
     types = {
@@ -65,14 +66,14 @@ def arrow_schema(spec: TaskSpec) -> Any:
     }
     error = pa.struct([("type", pa.string()), ("message", pa.string())])
     fields = [pa.field("id", pa.string())]
-    fields += [pa.field(name, types[kind]) for name, kind in spec.output_fields.items()]
+    fields += [pa.field(name, types[kind]) for name, kind in output_fields(spec, params).items()]
     fields.append(pa.field("error", error))
     return pa.schema(fields)
 
 
-def _to_row(spec: TaskSpec, record: Record) -> Record:
+def _to_row(fields: dict[str, str], record: Record) -> Record:
     row: Record = {"id": None if record.get("id") is None else str(record["id"])}
-    for name, kind in spec.output_fields.items():
+    for name, kind in fields.items():
         value = record.get(name)
         if kind == "json" and value is not None:
             value = dumps(value)
@@ -86,11 +87,20 @@ def _to_row(spec: TaskSpec, record: Record) -> Record:
 class RecordWriter:
     """Writes records to a temporary file and renames it over `path` on a clean close."""
 
-    def __init__(self, path: str | Path, spec: TaskSpec, *, row_group: int = 4096) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        spec: TaskSpec,
+        *,
+        row_group: int = 4096,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """`params`, the job's, choose the Parquet columns (see output_fields)."""
         # A URL is written to a local temporary file, then uploaded whole on close.
         self.target: str | None = str(path) if storage.is_url(path) else None
         self.path = Path(storage.name_of(path)) if self.target else Path(path)
         self.spec = spec
+        self._fields = output_fields(spec, params)
         self.format = output_format(self.path)
         self.count = 0
         self._row_group = row_group
@@ -108,7 +118,7 @@ class RecordWriter:
         else:
             import pyarrow.parquet as pq
 
-            self._schema = arrow_schema(spec)
+            self._schema = arrow_schema(spec, params)
             self._pq = pq.ParquetWriter(str(self._tmp), self._schema)
 
     def write(self, records: Iterable[Record]) -> None:
@@ -117,7 +127,7 @@ class RecordWriter:
             if self._fh is not None:
                 self._fh.write(dumps(record) + "\n")
             else:
-                self._pending.append(_to_row(self.spec, record))
+                self._pending.append(_to_row(self._fields, record))
                 if len(self._pending) >= self._row_group:
                     self._flush()
 

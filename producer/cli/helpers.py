@@ -96,7 +96,12 @@ def job_options(fn: F) -> F:
         click.option(
             "--text-field", default="text", show_default=True, help="Input column holding the text."
         ),
-        click.option("--id-field", default="id", show_default=True, help="Input column holding the id."),
+        click.option(
+            "--id-field", default="id", show_default=True, help="Input column of the id; none: file:line."
+        ),
+        click.option(
+            "--no-header", is_flag=True, help="CSV/TSV has no header: fields are column numbers, from 1."
+        ),
         click.option(
             "--chunk-size",
             default=defaults.CHUNK_SIZE,
@@ -129,6 +134,13 @@ def job_options(fn: F) -> F:
             help="The job's first documents the int8 gate compares.",
         ),
         click.option(
+            "--gate-max-docs",
+            type=click.IntRange(1),
+            default=defaults.GATE_MAX_DOCS,
+            show_default=True,
+            help="Most documents the gate reads while its 95% interval holds the threshold.",
+        ),
+        click.option(
             "--input-format",
             default=None,
             type=click.Choice(["jsonl", "txt", "csv", "tsv"]),
@@ -157,6 +169,7 @@ def build_job(kw: dict[str, Any]) -> Any:
         id_field=kw["id_field"],
         chunk_size=kw["chunk_size"],
         stdin_format=kw["input_format"],
+        no_header=kw["no_header"],
     )
 
 

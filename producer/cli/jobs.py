@@ -39,6 +39,7 @@ def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, **
         backend=backend,
         gate_threshold=kw["gate_threshold"],
         gate_docs=kw["gate_docs"],
+        gate_max_docs=kw["gate_max_docs"],
     )
     if as_json:
         click.echo(json.dumps(report.to_dict()))
@@ -72,6 +73,7 @@ def submit(ctx: click.Context, broker: str | None, max_in_flight: int, wait_afte
         on_job_id=announce,
         gate_threshold=kw["gate_threshold"],
         gate_docs=kw["gate_docs"],
+        gate_max_docs=kw["gate_max_docs"],
     )
     click.echo(f"queued {submission.chunks} chunks", err=True)
     if wait_after:
