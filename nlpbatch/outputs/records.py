@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -83,6 +84,21 @@ def _to_row(spec: TaskSpec, record: Record) -> Record:
     return row
 
 
+def _create_temporary(folder: Path, name: str) -> Path:
+    """A new empty file `.<name>.<random>.tmp` in `folder`, with the mode the umask gives.
+
+    Not `tempfile.mkstemp`: it creates files 0600 whatever the umask, and the file is renamed
+    into place as the output, which others (a group, a web server) are meant to read.
+    """
+    while True:
+        tmp = folder / f".{name}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+
+
 class RecordWriter:
     """Writes records to a temporary file and renames it over `path` on a clean close."""
 
@@ -98,9 +114,7 @@ class RecordWriter:
         folder = None if self.target else self.path.parent
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = _create_temporary(folder or Path(tempfile.gettempdir()), self.path.name)
         self._fh: Any = None
         self._pq: Any = None
         if self.format == "jsonl":

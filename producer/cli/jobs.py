@@ -119,6 +119,8 @@ def wait(
     finally:
         if live:
             live.close()
+    if timeout is not None and not st.state.is_finished:
+        click.echo(f"timed out after {timeout:g} s; the job is still {st.state.value}", err=True)
     exit_for(st)
 
 
