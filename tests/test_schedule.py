@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from nlpbatch.errors import BrokerError
 from nlpbatch.settings import Settings
 from producer.cli import main
-from producer.processed import ProcessedStore, doc_key
 from producer.cron import next_runs
+from producer.processed import ProcessedStore, doc_key
 from producer.schedule import check_entries, load_config, run_entry, state_path
 
 GOOD = """
@@ -66,7 +66,9 @@ def test_cron_aliases_and_expressions_give_the_next_three_run_times(alias: str, 
     assert [r.strftime("%Y-%m-%d %H:%M") for r in next_runs(alias, now)] == expected
 
 
-def test_check_shows_each_entry_s_next_runs_in_the_schedule_s_timezone(tmp_path: Path, tiny_bert: Path) -> None:
+def test_check_shows_each_entry_s_next_runs_in_the_schedule_s_timezone(
+    tmp_path: Path, tiny_bert: Path
+) -> None:
     text = good_config(tmp_path, tiny_bert).read_text().replace("30 2 * * 1-5", "@daily")
     config = load_config(write_config(tmp_path, text))
     now = datetime(2026, 12, 1, 23, 59, tzinfo=ZoneInfo("Europe/Paris"))
