@@ -46,6 +46,28 @@ def dumps(record: Record) -> str:
     return json.dumps(record, ensure_ascii=False, default=_json_default)
 
 
+def _float32_lists(spec: TaskSpec, record: Record) -> Record:
+    """The record with its float32 lists (embeddings, as in Parquet) written at float32 precision.
+
+    The values are float32 computed and carried as Python floats, which JSON writes with the
+    17 digits of a float64; the shortest decimal that reads back as the same float32 is about
+    half as long. numpy's str of a float32 is that shortest round-trip form.
+    """
+    lists = [
+        n for n, kind in spec.output_fields.items() if kind == "float_list" and record.get(n) is not None
+    ]
+    if not lists:
+        return record
+    import numpy as np
+
+    out = dict(record)
+    for name in lists:
+        values = np.asarray(record[name])
+        if values.ndim == 1 and values.dtype.kind in "fiu":  # else (a None inside, ...) as it is
+            out[name] = [float(text) for text in values.astype(np.float32).astype(str)]
+    return out
+
+
 def jsonl_bytes(records: Iterable[Record]) -> bytes:
     """Records as the UTF-8 bytes of a JSONL file."""
     return "".join(dumps(r) + "\n" for r in records).encode("utf-8")
@@ -129,7 +151,7 @@ class RecordWriter:
         for record in records:
             self.count += 1
             if self._fh is not None:
-                self._fh.write(dumps(record) + "\n")
+                self._fh.write(dumps(_float32_lists(self.spec, record)) + "\n")
             else:
                 self._pending.append(_to_row(self.spec, record))
                 if len(self._pending) >= self._row_group:
