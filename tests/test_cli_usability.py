@@ -113,3 +113,14 @@ def test_wait_with_a_timeout_says_it_timed_out_and_exits_1(
     assert code == 1
     assert "timed out after 0.5 s; the job is still running" in stderr
     assert f"job {job_id}: running" in stdout
+
+
+def test_the_readme_table_lists_every_nlpbatch_variable_the_settings_read() -> None:
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "nlpbatch" / "settings.py").read_text()
+    read = set(re.findall(r'"NLPBATCH_([A-Z_]+)"', source)) | set(re.findall(r'read\("([A-Z_]+)"', source))
+    assert {"POOL", "THREADS", "HOME", "BROKER_URL"} <= read
+    table = {m for m in re.findall(r"^\| `NLPBATCH_([A-Z_]+)` \|", (root / "README.md").read_text(), re.M)}
+    assert table == read
