@@ -24,13 +24,19 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+def run_sentiment(
+    corpus: Path, model: Path, out: Path, *extra: str, home: Path | None = None
+) -> tuple[int, str, str]:
+    """`nlpbatch [--home HOME] run CORPUS -t sentiment -m MODEL -o OUT EXTRA...` in this process."""
+    first = ["--home", str(home)] if home else []
+    return run_cli(*first, "run", str(corpus), "-t", "sentiment", "-m", str(model), "-o", str(out), *extra)
+
+
 def test_run_logs_its_progress_when_stderr_is_not_a_terminal(
     session_home: Path, corpus: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "o.jsonl"
-    code, stdout, stderr = run_cli(
-        "run", str(corpus), "-t", "sentiment", "-m", str(tiny_bert), "-o", str(out), "--chunk-size", "3"
-    )
+    code, stdout, stderr = run_sentiment(corpus, tiny_bert, out, "--chunk-size", "3")
     assert code == 0, stderr
     # The first chunk's line, then the last line when the job ends; the report stays on stdout.
     assert "3/7 documents, " in stderr and " docs/s, ETA " in stderr
@@ -101,17 +107,13 @@ def test_the_first_run_of_a_model_says_it_exports_it_and_keeps_exporter_warnings
 ) -> None:
     out = tmp_path / "o.jsonl"
     home = tmp_path / "fresh-home"
-    code, _, stderr = run_cli(
-        "--home", str(home), "run", str(corpus), "-t", "sentiment", "-m", str(tiny_bert), "-o", str(out)
-    )
+    code, _, stderr = run_sentiment(corpus, tiny_bert, out, home=home)
     assert code == 0, stderr
     assert f"exporting {tiny_bert} to ONNX (first use)" in stderr
     assert f"exported {tiny_bert} for text-classification (fp32) in " in stderr
     for noise in ("torch_dtype", "TracerWarning", "deduplication", "Warning"):
         assert noise not in stderr
-    again = run_cli(
-        "--home", str(home), "run", str(corpus), "-t", "sentiment", "-m", str(tiny_bert), "-o", str(out)
-    )
+    again = run_sentiment(corpus, tiny_bert, out, home=home)
     assert "exporting" not in again[2]
 
 
@@ -119,9 +121,7 @@ def test_the_int8_gate_says_what_it_checks_and_what_it_chose(
     session_home: Path, corpus: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "o.jsonl"
-    code, _, stderr = run_cli(
-        "run", str(corpus), "-t", "sentiment", "-m", str(tiny_bert), "-o", str(out), "--precision", "auto"
-    )
+    code, _, stderr = run_sentiment(corpus, tiny_bert, out, "--precision", "auto")
     assert code == 0, stderr
     assert "checking int8 against fp32 on 7 documents (the int8 gate)" in stderr
     assert "int8 gate passed in " in stderr or "int8 gate failed in " in stderr
