@@ -76,7 +76,8 @@ def run_job(
 ) -> RunReport:
     """Run `job` to completion, write its output atomically and its report beside it.
 
-    `on_chunk(chunks, documents, errors)` is called after each chunk with the totals so far.
+    `on_chunk(chunks, documents, errors)` is called with zeros once the model is loaded, then
+    after each chunk with the totals so far.
     """
     from worker import local  # the heavy imports happen only when a job really runs
 
@@ -94,6 +95,8 @@ def run_job(
     base_tokens, base_padded = stats.tokens, stats.padded_tokens
     docs = errors = chunks = 0
     t0 = time.perf_counter()
+    if on_chunk:
+        on_chunk(0, 0, 0)  # the model is loaded: the documents' clock starts here
     with output.writer(job.spec) as writer:
         for msg in messages:
             records = local.run_chunk(msg)

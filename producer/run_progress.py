@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import IO
@@ -55,7 +56,11 @@ def count_documents(sources: Sequence[Source]) -> int | None:
 
 
 class RunProgress:
-    """Called after each chunk with the documents and errors so far; `close` when the job ends."""
+    """Called after each chunk with the documents and errors so far; `close` when the job ends.
+
+    Its clock starts at the call with zero chunks (the model loaded), so the rate and ETA
+    leave out the model's load and first-use export.
+    """
 
     def __init__(
         self,
@@ -98,12 +103,27 @@ class RunProgress:
         eta = None if self.total is None or not rate else (self.total - self.docs) / rate
         return f"{self.docs:,}{of} documents, {rate:,.1f} docs/s, ETA {_clock(eta)}, {self.errors} errors"
 
+    def counting(self, sources: Sequence[Source]) -> RunProgress:
+        """Count the sources' documents in a background thread; the total shows once known."""
+
+        def count() -> None:
+            self.total = count_documents(sources)
+
+        threading.Thread(target=count, name="nlpbatch-count", daemon=True).start()
+        return self
+
     def __call__(self, chunks: int, docs: int, errors: int) -> None:
         self.docs, self.errors = docs, errors
+        if chunks == 0:
+            self.started = self.clock()
         if self.bar is not None and self.task is not None:
             if not self.bar.live.is_started:
                 self.bar.start()  # only now: the model export and gate print their lines first
-            self.bar.update(self.task, completed=docs, rate=f"{self.rate():,.1f}", errors=errors)
+            self.bar.update(
+                self.task, total=self.total, completed=docs, rate=f"{self.rate():,.1f}", errors=errors
+            )
+            return
+        if chunks == 0:
             return
         now = self.clock()
         if now - self.last_line >= self.interval:

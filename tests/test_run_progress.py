@@ -94,8 +94,9 @@ def test_documents_are_counted_without_parsing_for_the_eta(tmp_path: Path) -> No
 
 def test_on_a_terminal_the_bar_shows_documents_rate_eta_and_errors() -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=120, color_system=None)
-    ticks = iter([0.0, 4.0, 4.0, 4.0, 4.0, 4.0])
-    progress = RunProgress(100, io.StringIO(), console=console, clock=lambda: next(ticks, 4.0))
+    ticks = iter([0.0, 30.0])  # built, then 30 s of model loading before the first chunk starts
+    progress = RunProgress(100, io.StringIO(), console=console, clock=lambda: next(ticks, 34.0))
+    progress(0, 0, 0)
     progress(1, 40, 2)
     progress.close()
     shown = console.file.getvalue()  # type: ignore[attr-defined]

@@ -37,11 +37,11 @@ def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, qu
     """Run a job here, with no Redis and no worker."""
     from nlpbatch.report import describe, report_path
     from producer.run import run_job
-    from producer.run_progress import RunProgress, count_documents, show_progress
+    from producer.run_progress import RunProgress, show_progress
 
     job = build_job(kw)
     show_progress(not quiet)
-    progress = None if quiet else RunProgress(count_documents(job.sources()), sys.stderr)
+    progress = None if quiet else RunProgress(None, sys.stderr).counting(job.sources())
     try:
         report = run_job(
             job,
