@@ -100,9 +100,10 @@ def list_models(ctx: click.Context) -> None:
     """List the cached exports: model, task, precision, size and folder."""
     from worker.models.cache import cached_exports
 
-    exports = cached_exports(settings_for(ctx).onnx_dir)
+    cache = settings_for(ctx).onnx_dir
+    exports = cached_exports(cache)
     if not exports:
-        click.echo(f"no exports in {settings_for(ctx).onnx_dir}")
+        click.echo(f"no exports in {cache}")
         return
     rows = [("MODEL", "TASK", "PRECISION", "SIZE", "FOLDER")]
     rows += [(e.model, e.task, e.precision, _size(e.size), str(e.folder)) for e in exports]
@@ -112,6 +113,7 @@ def list_models(ctx: click.Context) -> None:
 
 
 def _size(size: float) -> str:
+    """Bytes as B, KB, MB or GB (powers of 1024), as `ls -h` shows them."""
     for unit in ("B", "KB", "MB"):
         if size < 1024:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
