@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from nlpbatch import defaults
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
+
+log = logging.getLogger("nlpbatch.precision")
 
 
 @contextmanager
@@ -70,6 +73,7 @@ def choose_precision(
             ahead.append(msg)
             yield from (d for d in msg.docs if "error" not in d)
 
+    log.info("checking int8 against fp32 on the job's first documents (the int8 gate)")
     with stdout_to_stderr():
         result = local.run_gate(
             job.task,
@@ -82,5 +86,9 @@ def choose_precision(
             max_docs=gate_max_docs,
         )
     chosen = result.precision
+    verdict = "passed" if result.passed else "failed"
+    log.info(
+        "int8 gate %s on %d documents in %.1f s: running in %s", verdict, result.docs, result.seconds, chosen
+    )
     rest = (dataclasses.replace(m, precision=chosen) for m in itertools.chain(ahead, messages))
     return chosen, result.to_dict(), rest

@@ -73,12 +73,16 @@ def run_job(
     *,
     threads: int | None = None,
     backend: str = "auto",
-    on_chunk: Callable[[int, int], None] | None = None,
+    on_chunk: Callable[[int, int, int], None] | None = None,
     gate_threshold: float | None = None,
     gate_docs: int = defaults.GATE_DOCS,
     gate_max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> RunReport:
-    """Run `job` to completion, write its output atomically and its report beside it."""
+    """Run `job` to completion, write its output atomically and its report beside it.
+
+    `on_chunk(chunks, documents, errors)` is called with zeros once the model is loaded, then
+    after each chunk with the totals so far.
+    """
     from worker import local  # the heavy imports happen only when a job really runs
 
     output = open_output(job.output)
@@ -101,6 +105,8 @@ def run_job(
     docs = errors = chunks = 0
     t0 = time.perf_counter()
     repeats = RepeatedIds()
+    if on_chunk:
+        on_chunk(0, 0, 0)  # the model is loaded: the documents' clock starts here
     with output.writer(job.spec, job.params) as writer:
         for msg in repeats.count(messages):
             records = local.run_chunk(msg)
@@ -109,7 +115,7 @@ def run_job(
             docs += len(records)
             errors += sum(1 for r in records if "error" in r)
             if on_chunk:
-                on_chunk(chunks, docs)
+                on_chunk(chunks, docs, errors)
     seconds = time.perf_counter() - t0
     tokens = stats.tokens - base_tokens
     padded = stats.padded_tokens - base_padded

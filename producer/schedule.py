@@ -33,6 +33,7 @@ from nlpbatch.jobstore import JobState
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
 from producer.client import submit_job, wait_job
+from producer.cron import crontab_of, next_runs
 from producer.job import PRECISIONS, JobSpec, prepare_job
 from producer.processed import ProcessedStore, doc_key
 from producer.readers import expand_inputs, iter_documents
@@ -74,22 +75,6 @@ class ScheduleConfig:
 
     entries: dict[str, Entry]
     timezone: str = "UTC"
-
-
-def crontab_of(expression: str) -> Any:
-    """A Celery crontab from a five-field cron expression; InvalidParameter if it is not one."""
-    from celery.schedules import crontab
-
-    fields = expression.split()
-    if len(fields) != 5:
-        raise InvalidParameter(
-            f"cron {expression!r} must have 5 fields: minute hour day-of-month month day-of-week"
-        )
-    minute, hour, day_of_month, month, day_of_week = fields
-    try:
-        return crontab(minute, hour, day_of_week, day_of_month, month)
-    except (ValueError, KeyError) as exc:
-        raise InvalidParameter(f"cron {expression!r}: {exc}") from None
 
 
 def _entry(raw: Any, where: str) -> Entry:
@@ -283,10 +268,15 @@ def _run(
     return result
 
 
-def check_entries(config: ScheduleConfig) -> list[str]:
-    """One line per entry, for `nlpbatch schedule --check`."""
-    return [
-        f"{e.name}: cron {e.cron!r} ({config.timezone}), {e.task} with {e.model}, "
-        f"{', '.join(e.inputs)} -> {e.output}"
-        for e in config.entries.values()
-    ]
+def check_entries(config: ScheduleConfig, now: datetime | None = None) -> list[str]:
+    """Two lines per entry, for `nlpbatch schedule --check`: its next three runs, and what it runs."""
+    now = now or datetime.now(ZoneInfo(config.timezone))
+    lines = []
+    for e in config.entries.values():
+        runs = next_runs(e.cron, now)
+        lines.append(f"{e.name}: next runs " + ", ".join(r.strftime("%Y-%m-%d %H:%M %Z") for r in runs))
+        lines.append(
+            f"{e.name}: cron {e.cron!r} ({config.timezone}), {e.task} with {e.model}, "
+            f"{', '.join(e.inputs)} -> {e.output}"
+        )
+    return lines

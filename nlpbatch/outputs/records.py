@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
@@ -44,6 +45,28 @@ def _json_default(value: Any) -> Any:
 def dumps(record: Record) -> str:
     """One record as a JSON line (without the newline)."""
     return json.dumps(record, ensure_ascii=False, default=_json_default)
+
+
+def _float32_lists(spec: TaskSpec, record: Record) -> Record:
+    """The record with its float32 lists (embeddings, as in Parquet) written at float32 precision.
+
+    The values are float32 computed and carried as Python floats, which JSON writes with the
+    17 digits of a float64; the shortest decimal that reads back as the same float32 is about
+    half as long. numpy's str of a float32 is that shortest round-trip form.
+    """
+    lists = [
+        n for n, kind in spec.output_fields.items() if kind == "float_list" and record.get(n) is not None
+    ]
+    if not lists:
+        return record
+    import numpy as np
+
+    out = dict(record)
+    for name in lists:
+        values = np.asarray(record[name])
+        if values.ndim == 1 and values.dtype.kind in "fiu":  # else (a None inside, ...) as it is
+            out[name] = [float(text) for text in values.astype(np.float32).astype(str)]
+    return out
 
 
 def jsonl_bytes(records: Iterable[Record]) -> bytes:
@@ -84,6 +107,21 @@ def _to_row(fields: dict[str, str], record: Record) -> Record:
     return row
 
 
+def _create_temporary(folder: Path, name: str) -> Path:
+    """A new empty file `.<name>.<random>.tmp` in `folder`, with the mode the umask gives.
+
+    Not `tempfile.mkstemp`: it creates files 0600 whatever the umask, and the file is renamed
+    into place as the output, which others (a group, a web server) are meant to read.
+    """
+    while True:
+        tmp = folder / f".{name}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+
+
 class RecordWriter:
     """Writes records to a temporary file and renames it over `path` on a clean close."""
 
@@ -108,9 +146,7 @@ class RecordWriter:
         folder = None if self.target else self.path.parent
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = _create_temporary(folder or Path(tempfile.gettempdir()), self.path.name)
         self._fh: Any = None
         self._pq: Any = None
         if self.format == "jsonl":
@@ -125,7 +161,7 @@ class RecordWriter:
         for record in records:
             self.count += 1
             if self._fh is not None:
-                self._fh.write(dumps(record) + "\n")
+                self._fh.write(dumps(_float32_lists(self.spec, record)) + "\n")
             else:
                 self._pending.append(_to_row(self._fields, record))
                 if len(self._pending) >= self._row_group:

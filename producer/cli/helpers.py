@@ -76,6 +76,17 @@ def broker_option(fn: F) -> F:
     )(fn)
 
 
+def backend_option(fn: F) -> F:
+    """The `--backend` option of `run` and `worker`."""
+    return click.option(
+        "--backend",
+        type=click.Choice(["auto", "onnx", "torch"]),
+        default="auto",
+        show_default=True,
+        help="Model runtime: auto picks ONNX Runtime on CPU and PyTorch on a GPU.",
+    )(fn)
+
+
 def max_in_flight_option(fn: F) -> F:
     """The `--max-in-flight` option of the commands that queue chunks."""
     return click.option(

@@ -63,6 +63,10 @@ def test_submit_with_two_workers_gives_the_same_records_as_run(
     assert [r["id"] for r in queued] == [r["id"] for r in ran]
     assert [r["label"] for r in queued] == [r["label"] for r in ran]
     assert max(abs(a["score"] - b["score"]) for a, b in zip(queued, ran, strict=True)) < 1e-6
+    umask = os.umask(0)
+    os.umask(umask)
+    for out in ("run.jsonl", "submit.jsonl"):  # the mode any new file gets: 0644 under umask 022
+        assert (tmp_path / out).stat().st_mode & 0o777 == 0o666 & ~umask
     # Both workers took part.
     assert all("nlpbatch.process_chunk" in log.read_text() for log in two_workers)
 
