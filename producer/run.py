@@ -17,7 +17,7 @@ from nlpbatch.outputs import open_output
 from nlpbatch.report import peak_rss_mb, rates, write_report
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
-from producer.precision import choose_precision
+from producer.precision import gate_job
 
 
 @dataclass(frozen=True)
@@ -82,18 +82,22 @@ def run_job(
         raise OutputError("`run` writes files; results in Redis are for jobs queued with `submit`")
     local.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
-    precision, gate, messages = choose_precision(
-        job, job.messages("run"), settings, gate_docs=gate_docs, threshold=gate_threshold
-    )
-    runtime = local.load(job.task, job.model, precision, job.params)
+    choice = gate_job(job, job.messages("run"), settings, gate_docs=gate_docs, threshold=gate_threshold)
+    runtime = local.load(job.task, job.model, choice.precision, job.params)
     load_seconds = time.perf_counter() - started
     stats = local.stats()
     base_tokens, base_padded = stats.tokens, stats.padded_tokens
+    if choice.stats is not None:  # the gate's kept chunks count as the job's work
+        local.count(choice.stats)
+    # The gate already ran the first chunks in the chosen precision: their records are kept.
+    computed = iter(choice.records)
     docs = errors = chunks = 0
     t0 = time.perf_counter()
     with output.writer(job.spec) as writer:
-        for msg in messages:
-            records = local.run_chunk(msg)
+        for msg in choice.messages:
+            records = next(computed, None)
+            if records is None:
+                records = local.run_chunk(msg)
             writer.write(records)
             chunks += 1
             docs += len(records)
@@ -117,7 +121,7 @@ def run_job(
         threads=runtime.threads,
         padded_tokens=padded,
         peak_rss_mb=peak_rss_mb(),
-        gate=gate,
+        gate=choice.gate,
     )
     write_report(job.output, report.to_dict())
     return report

@@ -10,16 +10,19 @@ from nlpbatch.modelref import resolve
 from nlpbatch.schema import ChunkMessage, Record
 from nlpbatch.settings import Settings
 from worker import engine
-from worker.gate import GateResult, run_gate
+from worker.gate import GateResult, GateRun, add_counts, gate_chunks, run_gate
 from worker.models.store import onnx_model_dir
 from worker.pipelines.base import BatchStats
 
 __all__ = [
     "GateResult",
+    "GateRun",
     "RuntimeInfo",
     "configure",
     "configured",
+    "count",
     "export",
+    "gate_chunks",
     "load",
     "run_chunk",
     "run_gate",
@@ -61,6 +64,11 @@ def run_chunk(msg: ChunkMessage) -> list[Record]:
 def stats() -> BatchStats:
     """This process's running token and batch counters."""
     return engine.stats
+
+
+def count(done: BatchStats) -> None:
+    """Add work done elsewhere in this process (the gate's kept chunks) to its counters."""
+    add_counts(engine.stats, done)
 
 
 def export(model: str, task: str, precision: str, settings: Settings) -> Path | None:
