@@ -48,7 +48,7 @@ class Choice:
     """A job's precision, the gate's result, and the messages to run, carrying that precision.
 
     `records` holds, for each of the first messages, the records the gate already computed for
-    it in the chosen precision; `stats`, the model work behind them.
+    it in the chosen precision; `stats` and `seconds`, the work behind them.
     """
 
     precision: str
@@ -56,6 +56,7 @@ class Choice:
     messages: Iterator[ChunkMessage]
     records: list[list[Record]] = dataclasses.field(default_factory=list)
     stats: BatchStats | None = None
+    seconds: float = 0.0
 
 
 def gate_job(
@@ -98,7 +99,7 @@ def gate_job(
         )
     chosen = run.result.precision
     rest = (dataclasses.replace(m, precision=chosen) for m in itertools.chain(ahead, messages))
-    return Choice(chosen, run.result.to_dict(), rest, run.records, run.stats)
+    return Choice(chosen, run.result.to_dict(), rest, run.records, run.stats, run.seconds)
 
 
 def choose_precision(

@@ -84,7 +84,8 @@ def run_job(
     started = time.perf_counter()
     choice = gate_job(job, job.messages("run"), settings, gate_docs=gate_docs, threshold=gate_threshold)
     runtime = local.load(job.task, job.model, choice.precision, job.params)
-    load_seconds = time.perf_counter() - started
+    # The kept chunks' model time is the job's, not the load's: the job's rates stay comparable.
+    load_seconds = time.perf_counter() - started - choice.seconds
     stats = local.stats()
     base_tokens, base_padded = stats.tokens, stats.padded_tokens
     if choice.stats is not None:  # the gate's kept chunks count as the job's work
@@ -104,7 +105,7 @@ def run_job(
             errors += sum(1 for r in records if "error" in r)
             if on_chunk:
                 on_chunk(chunks, docs)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 + choice.seconds
     tokens = stats.tokens - base_tokens
     padded = stats.padded_tokens - base_padded
     report = RunReport(

@@ -54,8 +54,9 @@ class GateRun:
     result: GateResult
     #: One list of records per leading chunk, exactly what `run_chunk` would return for it.
     records: list[list[Record]] = field(default_factory=list)
-    #: The model work behind `records`, for the job's counters.
+    #: The model work behind `records`, for the job's counters, and the seconds it took.
     stats: BatchStats = field(default_factory=BatchStats)
+    seconds: float = 0.0
 
 
 def add_counts(into: BatchStats, done: BatchStats) -> None:
@@ -146,19 +147,23 @@ def _gate(
         return GateRun(GateResult(requested, "fp32", False, comparison.metric, None, limit, 0, 0.0, reason))
     fp32 = cls(engine.get_model(name, model, "fp32", params), dict(params))
     int8 = cls(engine.get_model(name, model, "int8", params), dict(params))
-    runs: dict[str, list[tuple[list[Record], BatchStats]]] = {"fp32": [], "int8": []}
+    runs: dict[str, list[tuple[list[Record], BatchStats, float]]] = {"fp32": [], "int8": []}
     for piece in pieces:
+        tokenized = time.perf_counter()
         encoded = fp32.encode_chunk(piece)  # tokenized once, run twice
+        tokenizing = time.perf_counter() - tokenized
         for precision, pipeline in (("fp32", fp32), ("int8", int8)):
             # The gate's work is not the job's: counted apart, and added for kept records only.
             pipeline.stats = BatchStats()
-            runs[precision].append((pipeline.run_encoded(piece, encoded), pipeline.stats))
+            began = time.perf_counter()
+            records = pipeline.run_encoded(piece, encoded)
+            runs[precision].append((records, pipeline.stats, tokenizing + time.perf_counter() - began))
 
     def sample(precision: str) -> list[Record]:
         """The records of the gate's documents: reader errors are no comparison."""
         return [
             record
-            for piece, (records, _) in zip(pieces, runs[precision], strict=True)
+            for piece, (records, _, _) in zip(pieces, runs[precision], strict=True)
             for doc, record in zip(piece, records, strict=True)
             if "error" not in doc
         ]
@@ -174,6 +179,6 @@ def _gate(
     result = GateResult(requested, chosen, passed, comparison.metric, value, limit, count, seconds, reason)
     kept = runs[chosen][:keep]
     stats = BatchStats()
-    for _, done in kept:
+    for _, done, _ in kept:
         add_counts(stats, done)
-    return GateRun(result, [records for records, _ in kept], stats)
+    return GateRun(result, [records for records, _, _ in kept], stats, sum(s for _, _, s in kept))
