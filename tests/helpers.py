@@ -241,18 +241,22 @@ def start_worker(
     concurrency: int = 1,
     threads: int | None = 1,
     chunk_delay: float | None = None,
+    report_modules: bool = False,
 ) -> subprocess.Popen[bytes]:
     """A real `nlpbatch worker` process; its own process group, so tests can kill it whole.
 
     `threads=None` leaves the thread budget to the worker. `chunk_delay` makes every chunk
     wait that many seconds first (see tests/worker_hooks.py), so a test can stop the worker
-    while it holds one.
+    while it holds one. `report_modules` makes it log the heavy libraries it has imported after
+    each chunk.
     """
     cmd = [*nlpbatch_cmd(), "worker"]
-    if chunk_delay is not None:
+    hooks = ["--chunk-delay", str(chunk_delay)] if chunk_delay is not None else []
+    hooks += ["--report-modules"] if report_modules else []
+    if hooks:
         root = str(Path(__file__).resolve().parent.parent)
         env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))}
-        cmd = [sys.executable, "-m", "tests.worker_hooks", "--chunk-delay", str(chunk_delay), "worker"]
+        cmd = [sys.executable, "-m", "tests.worker_hooks", *hooks, "worker"]
     cmd += ["--concurrency", str(concurrency), "--loglevel", "INFO"]
     if threads is not None:
         cmd += ["--threads", str(threads)]

@@ -17,6 +17,8 @@ import logging
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -141,22 +143,13 @@ def third_party_output_to_debug() -> Iterator[None]:
 
 
 def _export(source: ModelSource, export_task: str, out: Path) -> None:
-    from optimum.exporters.onnx import main_export
-
-    try:
-        main_export(
-            str(source.path),
-            output=str(out),
-            task=export_task,
-            # Plain transformers export even for sentence-transformers folders: pooling is
-            # done by nlpbatch, and the library itself need not be installed.
-            library_name="transformers",
-            do_validation=False,
-            trust_remote_code=False,
-            local_files_only=True,
-        )
-    except Exception as exc:
-        raise ModelLoadError(f"ONNX export of {source.ref} for {export_task} failed: {exc}") from exc
+    """Export in a child process (worker.models.export): only the export needs PyTorch."""
+    cmd = [sys.executable, "-m", "worker.models.export", str(source.path), export_task, str(out)]
+    done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise ModelLoadError(f"ONNX export of {source.ref} for {export_task} failed: {lines[-1]}")
+    log.debug("export of %s for %s said: %s", source.ref, export_task, done.stderr.strip())
     if not any(out.glob("*.onnx")):
         raise ModelLoadError(f"ONNX export of {source.ref} produced no ONNX graph")
 
