@@ -31,6 +31,8 @@ class Output(ABC):
     runnable = True
     #: The results wait in the broker's Redis for `nlpbatch results` to write them to a file.
     drainable = False
+    #: The output is a folder of parts, which `nlpbatch results` can write out as one file.
+    partitioned = False
 
     def __init__(
         self, target: str | Path, *, job_id: str | None = None, redis: RedisFactory | None = None

@@ -70,7 +70,7 @@ def arrow_schema(spec: TaskSpec) -> Any:
     return pa.schema(fields)
 
 
-def _to_row(spec: TaskSpec, record: Record) -> Record:
+def to_row(spec: TaskSpec, record: Record) -> Record:
     row: Record = {"id": None if record.get("id") is None else str(record["id"])}
     for name, kind in spec.output_fields.items():
         value = record.get(name)
@@ -117,7 +117,7 @@ class RecordWriter:
             if self._fh is not None:
                 self._fh.write(dumps(record) + "\n")
             else:
-                self._pending.append(_to_row(self.spec, record))
+                self._pending.append(to_row(self.spec, record))
                 if len(self._pending) >= self._row_group:
                     self._flush()
 
