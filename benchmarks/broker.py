@@ -8,10 +8,11 @@ dataset folder, so no merge), the chunk counted in Redis. It prints, as a Markdo
 
 - Redis memory per chunk in flight: INFO used_memory before and after queuing K chunks with
   no worker running, divided by K;
-- for each number of workers (`nlpbatch worker --concurrency 1 --threads 1`, started once
-  and kept for the next, larger run): chunks/s and docs/s from `submit` to the job's end,
-  and the Redis server's own CPU time per chunk (INFO used_cpu_user + used_cpu_sys), whose
-  inverse is the chunk rate at which one Redis process would be busy all the time.
+- for each number of workers (`nlpbatch worker --concurrency 1 --threads 1`, started once,
+  warmed by a job of 4 chunks per worker, and kept for the next, larger run): chunks/s and
+  docs/s from `submit` to the job's end, and the Redis server's own CPU time per chunk
+  (INFO used_cpu_user + used_cpu_sys), whose inverse is the chunk rate at which one Redis
+  process would be busy all the time.
 """
 
 from __future__ import annotations
@@ -133,6 +134,15 @@ def main() -> None:
                 workers += [start_worker(env, log) for log in logs]
                 for log in logs:
                     wait_for_log(log, "ready.", timeout=300)
+                # Each new worker loads the tokenizer on its first chunk: not part of the figures.
+                warm = prepare_job(
+                    task="tokenize",
+                    model=str(model),
+                    inputs=[str(corpus)],
+                    output=f"{work}/warm{n}/",
+                    chunk_size=args.docs // (4 * n),
+                )
+                wait_job(settings, submit_job(warm, settings).job_id, poll=0.05, timeout=600)
                 rows[n] = one_run(settings, job(f"{work}/out{n}/"), args.docs)
                 print(f"{n} worker(s): {rows[n]}", file=sys.stderr, flush=True)
         finally:
