@@ -79,23 +79,26 @@ def spread(samples: list[float]) -> str:
     return " / ".join(f"{v:.1f}" for v in figures)
 
 
-def split_time(job: Any) -> dict[str, float]:
+def split_time(job: Any, folder: Path) -> dict[str, float]:
     """Seconds for each step over the whole job, each measured on its own in this process."""
     from worker import local
 
-    started = time.perf_counter()
-    messages = list(job.messages("split"))
-    read = time.perf_counter() - started
     local.load(job.task, job.model, job.precision, job.params)
-    compute = write = 0.0
-    output = open_output(f"{tempfile.mkdtemp()}/split/").with_task(job.spec)  # type: ignore[attr-defined]
-    for msg in messages:
+    read = compute = write = 0.0
+    output = open_output(f"{folder}/").with_task(job.spec)  # type: ignore[attr-defined]
+    messages = job.messages("split")
+    while True:
         t0 = time.perf_counter()
-        records = local.run_chunk(msg)
+        msg = next(messages, None)  # reading and chunking happen as the stream is drawn
         t1 = time.perf_counter()
+        if msg is None:
+            break
+        records = local.run_chunk(msg)
+        t2 = time.perf_counter()
         output.write_part(msg.index, records)
-        compute += t1 - t0
-        write += time.perf_counter() - t1
+        read += t1 - t0
+        compute += t2 - t1
+        write += time.perf_counter() - t2
     return {"read": read, "compute": compute, "write": write}
 
 
@@ -142,7 +145,7 @@ def main() -> None:
             for proc in workers:
                 stop_process(proc)
             redis.stop()
-        steps = split_time(job)
+        steps = split_time(job, work / "split")
     queue = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     print(
         f"{args.docs} documents, chunks of {args.chunk_size}, {args.workers} workers, {os.cpu_count()} cores"
