@@ -73,6 +73,14 @@ class Output(ABC):
     def read_part(self, index: int) -> list[Record]:
         """One written chunk's records."""
 
+    def check_complete(self, n_chunks: int, doing: str) -> None:
+        """OutputError naming what is missing unless parts 0..n_chunks-1 are all written."""
+        missing = sorted(set(range(n_chunks)) - self.done_parts())
+        if missing:
+            raise OutputError(
+                f"cannot {doing} {self.target}: {len(missing)} chunk(s) missing, first {missing[0]}"
+            )
+
     def written_parts(self) -> Iterator[tuple[int, list[Record]]]:
         """(chunk index, its records) of every chunk written, by index."""
         for index in sorted(self.done_parts()):

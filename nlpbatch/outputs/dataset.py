@@ -158,11 +158,7 @@ class DatasetOutput(Output):
 
     def merge(self, spec: TaskSpec, n_chunks: int, *, keep_parts: bool = False) -> None:
         """Write the manifest that marks the dataset whole; the parts stay where they are."""
-        missing = sorted(set(range(n_chunks)) - self.done_parts())
-        if missing:
-            raise OutputError(
-                f"cannot finish {self.target}: {len(missing)} chunk(s) missing, first {missing[0]}"
-            )
+        self.check_complete(n_chunks, "finish")
         job = self._job_copy() if storage.is_file(self._at(JOB_COPY)) else {}
         counts = [self._count(index) for index in range(n_chunks)]
         manifest = {
@@ -186,9 +182,7 @@ class DatasetOutput(Output):
             return int(pq.ParquetFile(fh).metadata.num_rows)  # the footer only
 
     def read(self, n_chunks: int) -> Iterator[Record]:
-        missing = sorted(set(range(n_chunks)) - self.done_parts())
-        if missing:
-            raise OutputError(f"{self.target} lacks {len(missing)} chunk(s), first {missing[0]}")
+        self.check_complete(n_chunks, "read")
         return (r for index in range(n_chunks) for r in read_records(self.part_location(index)))
 
     @property

@@ -44,20 +44,26 @@ def cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.Com
     return subprocess.run([*nlpbatch_cmd(), *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_submit_with_two_workers_gives_the_same_records_as_run(
-    env: dict[str, str], two_workers: list[Path], tiny_bert: Path, tmp_path: Path
-) -> None:
+def run_then_submit(env: dict[str, str], model: Path, tmp_path: Path, output: str) -> str:
+    """The example reviews run in-process to run.jsonl, then submitted to `output`; the job id once done."""
     corpus = Path(__file__).parents[2] / "examples" / "reviews.jsonl"
-    job = ["--task", "sentiment", "--model", str(tiny_bert), "--chunk-size", "40"]
+    job = ["--task", "sentiment", "--model", str(model), "--chunk-size", "40"]
     local = cli(env, "run", str(corpus), *job, "-o", str(tmp_path / "run.jsonl"), "--threads", "1")
     assert local.returncode == 0, local.stderr
 
-    submitted = cli(env, "submit", str(corpus), *job, "-o", str(tmp_path / "submit.jsonl"))
+    submitted = cli(env, "submit", str(corpus), *job, "-o", output)
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip().splitlines()[0]
     waited = cli(env, "wait", job_id, "--timeout", "150")
     assert waited.returncode == 0, waited.stdout + waited.stderr
     assert "done, 8/8 chunks, 320 documents, 0 errors" in waited.stdout
+    return job_id
+
+
+def test_submit_with_two_workers_gives_the_same_records_as_run(
+    env: dict[str, str], two_workers: list[Path], tiny_bert: Path, tmp_path: Path
+) -> None:
+    job_id = run_then_submit(env, tiny_bert, tmp_path, str(tmp_path / "submit.jsonl"))
 
     ran = list(read_records(tmp_path / "run.jsonl"))
     queued = list(read_records(tmp_path / "submit.jsonl"))
@@ -93,17 +99,8 @@ def test_a_submitted_job_with_a_folder_output_is_a_dataset_read_as_one_table_in_
 ) -> None:
     import pyarrow.dataset as ds
 
-    corpus = Path(__file__).parents[2] / "examples" / "reviews.jsonl"
-    job = ["--task", "sentiment", "--model", str(tiny_bert), "--chunk-size", "40"]
-    local = cli(env, "run", str(corpus), *job, "-o", str(tmp_path / "run.jsonl"), "--threads", "1")
-    assert local.returncode == 0, local.stderr
     folder = tmp_path / "dataset"
-    submitted = cli(env, "submit", str(corpus), *job, "-o", f"{folder}/")
-    assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.strip().splitlines()[0]
-    waited = cli(env, "wait", job_id, "--timeout", "150")
-    assert waited.returncode == 0, waited.stdout + waited.stderr
-    assert "done, 8/8 chunks, 320 documents, 0 errors" in waited.stdout
+    job_id = run_then_submit(env, tiny_bert, tmp_path, f"{folder}/")
 
     ran = list(read_records(tmp_path / "run.jsonl"))
     table = ds.dataset(folder, format="parquet").to_table()
