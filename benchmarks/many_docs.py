@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--max-in-flight", type=int, default=16)
+    parser.add_argument("--no-split", action="store_true", help="skip the time-by-step pass")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -145,7 +146,7 @@ def main() -> None:
             for proc in workers:
                 stop_process(proc)
             redis.stop()
-        steps = split_time(job, work / "split")
+        steps = None if args.no_split else split_time(job, work / "split")
     queue = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     print(
         f"{args.docs} documents, chunks of {args.chunk_size}, {args.workers} workers, {os.cpu_count()} cores"
@@ -153,6 +154,8 @@ def main() -> None:
     print(f"end to end: {seconds:.1f} s, {args.docs / seconds:.0f} docs/s, {parts} parts")
     print(f"Redis used_memory MiB (first / median / max / last): {spread(sampler.redis_mib)}")
     print(f"largest worker RSS MiB (first / median / max / last): {spread(sampler.worker_mib)}")
+    if steps is None:
+        return
     print(
         f"time by step (one process, same documents): read {steps['read']:.1f} s, "
         f"queue {queue:.1f} s (producer CPU), compute {steps['compute']:.1f} s, write {steps['write']:.1f} s"
