@@ -147,7 +147,9 @@ def wait_job(
         if status is None:
             raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
         if status.complete and status.state is JobState.RUNNING:
-            finalize(store, job_id)
+            # A merge under way elsewhere is waited for, within the timeout, not run twice.
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            finalize(store, job_id, wait=left)
             status = store.status(job_id) or status
         if on_progress:
             on_progress(status)

@@ -31,6 +31,8 @@ class Output(ABC):
     runnable = True
     #: The results wait in the broker's Redis for `nlpbatch results` to write them to a file.
     drainable = False
+    #: The output is a folder of parts, which `nlpbatch results` can write out as one file.
+    partitioned = False
 
     def __init__(
         self, target: str | Path, *, job_id: str | None = None, redis: RedisFactory | None = None
@@ -70,6 +72,14 @@ class Output(ABC):
     @abstractmethod
     def read_part(self, index: int) -> list[Record]:
         """One written chunk's records."""
+
+    def check_complete(self, n_chunks: int, doing: str) -> None:
+        """OutputError naming what is missing unless parts 0..n_chunks-1 are all written."""
+        missing = sorted(set(range(n_chunks)) - self.done_parts())
+        if missing:
+            raise OutputError(
+                f"cannot {doing} {self.target}: {len(missing)} chunk(s) missing, first {missing[0]}"
+            )
 
     def written_parts(self) -> Iterator[tuple[int, list[Record]]]:
         """(chunk index, its records) of every chunk written, by index."""

@@ -62,11 +62,7 @@ class FileOutput(Output):
         keep_parts: bool = False,
         params: dict[str, Any] | None = None,
     ) -> None:
-        missing = sorted(set(range(n_chunks)) - self.done_parts())
-        if missing:
-            raise OutputError(
-                f"cannot merge {self.target}: {len(missing)} chunk(s) missing, first {missing[0]}"
-            )
+        self.check_complete(n_chunks, "merge")
         with self.writer(spec, params) as writer:
             for index in range(n_chunks):
                 writer.write(read_records(self.part_location(index)))

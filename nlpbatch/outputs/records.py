@@ -94,7 +94,8 @@ def arrow_schema(spec: TaskSpec, params: dict[str, Any] | None = None) -> Any:
     return pa.schema(fields)
 
 
-def _to_row(fields: dict[str, str], record: Record) -> Record:
+def to_row(fields: dict[str, str], record: Record) -> Record:
+    """A record as a Parquet row of these output `fields` (see nlpbatch.columns)."""
     row: Record = {"id": None if record.get("id") is None else str(record["id"])}
     for name, kind in fields.items():
         value = record.get(name)
@@ -163,7 +164,7 @@ class RecordWriter:
             if self._fh is not None:
                 self._fh.write(dumps(_float32_lists(self.spec, record)) + "\n")
             else:
-                self._pending.append(_to_row(self._fields, record))
+                self._pending.append(to_row(self._fields, record))
                 if len(self._pending) >= self._row_group:
                     self._flush()
 

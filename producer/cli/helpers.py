@@ -103,7 +103,18 @@ def job_options(fn: F) -> F:
         click.argument("inputs", nargs=-1, required=True),
         click.option("--task", "-t", required=True, help="Task name or alias (see `nlpbatch tasks`)."),
         click.option("--model", "-m", default=None, help="Local folder or hub id [default: the task's]."),
-        click.option("--output", "-o", required=True, help="Output file: .jsonl or .parquet."),
+        click.option(
+            "--output",
+            "-o",
+            required=True,
+            help="Output file: .jsonl or .parquet; a folder (DIR/) writes one Parquet file per chunk.",
+        ),
+        click.option(
+            "--output-format",
+            default=None,
+            type=click.Choice(["parquet-dataset", "jsonl-dataset"]),
+            help="Write the output as a folder of one file per chunk plus _nlpbatch.json.",
+        ),
         click.option(
             "--text-field", default="text", show_default=True, help="Input column holding the text."
         ),
@@ -165,15 +176,19 @@ def job_options(fn: F) -> F:
 
 def build_job(kw: dict[str, Any]) -> Any:
     """The job that `job_options` describe, checked and ready to run or queue."""
+    from nlpbatch.outputs.dataset import dataset_output
     from nlpbatch.tasks import get_task
     from producer.job import prepare_job
 
     model = kw["model"] or get_task(kw["task"]).default_model
+    output = kw["output"]
+    if kw.get("output_format"):
+        output = dataset_output(output, kw["output_format"])
     return prepare_job(
         task=kw["task"],
         model=model,
         inputs=kw["inputs"],
-        output=kw["output"],
+        output=output,
         params=parse_params(kw["param_pairs"], kw["params_file"]),
         precision=kw["precision"],
         text_field=kw["text_field"],

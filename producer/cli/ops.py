@@ -58,7 +58,10 @@ def schedule(
 @click.pass_context
 @handle_errors
 def results(ctx: click.Context, job_id: str, output: str, keep: bool, broker: str | None) -> None:
-    """Write a job's results kept in Redis to a file, in input order, then drop them from Redis."""
+    """Write a job's results kept in Redis (or a dataset folder) to a file, in input order.
+
+    Results in Redis are dropped from Redis afterwards unless --keep.
+    """
     from producer.drain import drain_results
 
     count, out = drain_results(settings_for(ctx, broker), job_id, output, keep=keep)
