@@ -25,6 +25,9 @@ MAX_IN_FLIGHT = 64
 GATE_DOCS = 256
 """The job's first documents the int8 accuracy gate compares with fp32."""
 
+GATE_MAX_DOCS = 2048
+"""The most documents the gate reads while its agreement's 95% interval holds the threshold."""
+
 PRODUCER_REDIS_PATIENCE = 300.0
 """Seconds a producer (`submit`, `wait`, `resume`) keeps trying while Redis is unreachable."""
 

@@ -166,6 +166,10 @@ class JobStore:
             },
         )
 
+    def set_manifest(self, job_id: str, manifest: dict[str, Any]) -> None:
+        """Replace the job's manifest (the producer adds what it learns while queuing)."""
+        self.r.hset(self.key(job_id), "manifest", json.dumps(manifest))
+
     def set_total(self, job_id: str, chunks: int) -> None:
         """Record that all `chunks` are queued; the job is now running, unless cancelled meanwhile
         or failed by a worker that refused one of its chunks while the rest were being queued."""

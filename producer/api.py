@@ -52,6 +52,7 @@ class Client:
         params: dict[str, Any] | None = None,
         text_field: str = "text",
         id_field: str = "id",
+        no_header: bool = False,
         chunk_size: int = defaults.CHUNK_SIZE,
         precision: str = "fp32",
         max_in_flight: int = defaults.MAX_IN_FLIGHT,
@@ -60,7 +61,8 @@ class Client:
 
         `inputs` are files, folders, globs or fsspec URLs; `output` is a `.jsonl` or
         `.parquet` path or URL, or `redis://` to keep the records in Redis for a day
-        (`redis://?ttl=SECONDS` to choose).
+        (`redis://?ttl=SECONDS` to choose). `no_header=True` reads CSV/TSV inputs as rows of data
+        whose fields are named by column number ("1", "2", ...), as `--no-header` does.
         """
         items = [inputs] if isinstance(inputs, str | Path) else list(inputs)
         job = prepare_job(
@@ -72,6 +74,7 @@ class Client:
             precision=precision,
             text_field=text_field,
             id_field=id_field,
+            no_header=no_header,
             chunk_size=chunk_size,
         )
         submission = submit_job(job, self.settings, max_in_flight=max_in_flight)

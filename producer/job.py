@@ -36,6 +36,8 @@ class JobSpec:
     id_field: str = "id"
     chunk_size: int = defaults.CHUNK_SIZE
     stdin_format: str | None = None
+    #: CSV/TSV inputs have no header row: every row is a document, columns are named "1", "2", ...
+    no_header: bool = False
     #: The folder relative inputs are read from.
     cwd: str = ""
 
@@ -47,7 +49,7 @@ class JobSpec:
     def fields(self) -> FieldMap:
         spec = self.spec
         others = tuple(f for f in (*spec.input_fields, *spec.optional_fields) if f != "text")
-        return FieldMap(self.text_field, self.id_field, others)
+        return FieldMap(self.text_field, self.id_field, others, self.no_header)
 
     def sources(self) -> list[Source]:
         return expand_inputs(self.inputs, stdin_format=self.stdin_format, base=self.cwd or None)
@@ -90,6 +92,7 @@ def prepare_job(
     id_field: str = "id",
     chunk_size: int = defaults.CHUNK_SIZE,
     stdin_format: str | None = None,
+    no_header: bool = False,
     check_model: bool = True,
 ) -> JobSpec:
     """A validated JobSpec; raises a JobError naming the problem and the valid choices."""
@@ -119,6 +122,7 @@ def prepare_job(
         id_field=id_field,
         chunk_size=chunk_size,
         stdin_format=stdin_format,
+        no_header=no_header,
         cwd=os.getcwd(),
     )
     check_fields(job.sources(), job.fields, spec.input_fields)

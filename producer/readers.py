@@ -20,6 +20,7 @@ from typing import IO, Any, cast
 from nlpbatch import storage
 from nlpbatch.errors import InputError, OutputError
 from nlpbatch.schema import Doc
+from producer.headerless import missing_field_message, warn_if_header_looks_like_data
 
 FORMATS = {
     ".jsonl": "jsonl",
@@ -30,6 +31,8 @@ FORMATS = {
     ".parquet": "parquet",
 }
 STDIN = "-"
+#: `--id-field none`: documents are named `<file>:<line>` even where the input has ids.
+NO_ID = "none"
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,16 @@ class Source:
 
 @dataclass(frozen=True)
 class FieldMap:
-    """Which input columns feed the task: `text` from `text_field`, the rest by their names."""
+    """Which input columns feed the task: `text` from `text_field`, the rest by their names.
+
+    With `no_header`, a CSV/TSV's first row is data and its columns are named "1", "2", ...
+    (counted from 1, as cut and awk count them).
+    """
 
     text_field: str = "text"
     id_field: str = "id"
     other_fields: tuple[str, ...] = ()
+    no_header: bool = False
 
     def wanted(self) -> dict[str, str]:
         """Column name -> document field name."""
@@ -151,7 +159,7 @@ def _expand_url(item: str) -> list[Source]:
 def _doc_from_row(row: Any, where: str, fields: FieldMap) -> Doc:
     if not isinstance(row, dict):
         return {"id": where, "error": {"type": "MalformedInput", "message": f"{where}: not a JSON object"}}
-    raw_id = row.get(fields.id_field)
+    raw_id = None if fields.id_field == NO_ID else row.get(fields.id_field)
     doc: Doc = {"id": raw_id if raw_id not in (None, "") else where}
     for column, name in fields.wanted().items():
         if column in row:
@@ -250,7 +258,10 @@ def _read_csv(stream: IO[bytes], name: str, fields: FieldMap, delimiter: str) ->
             pending.extend((number + i, line) for i, line in reversed(list(enumerate(taken))[1:]))
             continue
         for row in rows:
-            if header is None:
+            if fields.no_header:
+                if row:
+                    yield _doc_from_row(column_numbers(row), where, fields)
+            elif header is None:
                 header = row
             elif len(row) > len(header):
                 yield _error_doc(where, "MalformedInput", "more cells than header columns")
@@ -262,7 +273,9 @@ def _read_csv(stream: IO[bytes], name: str, fields: FieldMap, delimiter: str) ->
 def _read_parquet(path: str, name: str, fields: FieldMap) -> Iterator[Doc]:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(storage.open_read(path) if storage.is_url(path) else path)
+    # pre_buffer (on by default) fetches every row group up front: the whole file in memory.
+    source = storage.open_read(path) if storage.is_url(path) else path
+    pf = pq.ParquetFile(source, pre_buffer=False)
     available = set(pf.schema_arrow.names)
     columns = [c for c in (fields.id_field, *fields.wanted()) if c in available]
     number = 0
@@ -308,8 +321,10 @@ def iter_documents(sources: Sequence[Source], fields: FieldMap) -> Iterator[Doc]
         yield from read_source(source, fields)
 
 
-def first_fields(source: Source) -> set[str] | None:
+def first_fields(source: Source, no_header: bool = False) -> set[str] | None:
     """The column names of a source, from its header, schema or first readable record.
+
+    With `no_header`, a CSV/TSV's columns are its column numbers, "1" to the first row's width.
 
     None when they cannot be known without consuming input (stdin, TXT, an empty file).
     """
@@ -324,6 +339,8 @@ def first_fields(source: Source) -> set[str] | None:
         if source.format in ("csv", "tsv"):
             text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
             header = next(csv.reader(text, delimiter="," if source.format == "csv" else "\t"), None)
+            if header and no_header:
+                return set(column_numbers(header))
             return set(header) if header else None
         for raw in fh:
             try:
@@ -339,15 +356,24 @@ def check_fields(sources: Sequence[Source], fields: FieldMap, required: Sequence
     """InputError if the first readable source lacks a required column: caught before any work."""
     columns = {v: k for k, v in fields.wanted().items()}
     for source in sources:
-        present = first_fields(source)
+        present = first_fields(source, fields.no_header)
         if present is None:
             continue
         for name in required:
             column = columns.get(name, name)
             if column not in present:
-                hint = " (choose it with --text-field)" if name == "text" else ""
                 raise InputError(
-                    f"field {column!r} not found in {source.name}{hint}; "
-                    f"fields there: {', '.join(sorted(present)) or 'none'}"
+                    missing_field_message(
+                        source.path, source.format, source.name, column, name, present, fields.no_header
+                    )
                 )
+        if not fields.no_header:
+            used = [columns.get(name, name) for name in required]
+            used += [fields.id_field] if fields.id_field in present else []
+            warn_if_header_looks_like_data(source.path, source.format, source.name, used)
         return
+
+
+def column_numbers(row: Sequence[str]) -> dict[str, str]:
+    """A headerless row's cells by column number, counted from 1."""
+    return {str(number): cell for number, cell in enumerate(row, start=1)}

@@ -14,6 +14,7 @@ from typing import Any
 from nlpbatch import defaults
 from nlpbatch.errors import OutputError
 from nlpbatch.outputs import open_output
+from nlpbatch.repeats import RepeatedIds
 from nlpbatch.report import peak_rss_mb, rates, write_report
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
@@ -39,6 +40,7 @@ class RunReport:
     processes: int = 1
     peak_rss_mb: float = 0.0
     gate: dict[str, Any] | None = None
+    repeated_ids: dict[str, Any] | None = None
 
     @property
     def docs_per_second(self) -> float:
@@ -58,6 +60,7 @@ class RunReport:
             "backend": self.backend,
             "precision": self.precision,
             "gate": self.gate,
+            "repeated_ids": self.repeated_ids,
             "threads": self.threads,
             "processes": self.processes,
             "peak_rss_mb": self.peak_rss_mb,
@@ -70,11 +73,16 @@ def run_job(
     *,
     threads: int | None = None,
     backend: str = "auto",
-    on_chunk: Callable[[int, int], None] | None = None,
+    on_chunk: Callable[[int, int, int], None] | None = None,
     gate_threshold: float | None = None,
     gate_docs: int = defaults.GATE_DOCS,
+    gate_max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> RunReport:
-    """Run `job` to completion, write its output atomically and its report beside it."""
+    """Run `job` to completion, write its output atomically and its report beside it.
+
+    `on_chunk(chunks, documents, errors)` is called with zeros once the model is loaded, then
+    after each chunk with the totals so far.
+    """
     from worker import local  # the heavy imports happen only when a job really runs
 
     output = open_output(job.output)
@@ -83,7 +91,12 @@ def run_job(
     local.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
     precision, gate, messages = choose_precision(
-        job, job.messages("run"), settings, gate_docs=gate_docs, threshold=gate_threshold
+        job,
+        job.messages("run"),
+        settings,
+        gate_docs=gate_docs,
+        threshold=gate_threshold,
+        gate_max_docs=gate_max_docs,
     )
     runtime = local.load(job.task, job.model, precision, job.params)
     load_seconds = time.perf_counter() - started
@@ -91,15 +104,18 @@ def run_job(
     base_tokens, base_padded = stats.tokens, stats.padded_tokens
     docs = errors = chunks = 0
     t0 = time.perf_counter()
-    with output.writer(job.spec) as writer:
-        for msg in messages:
+    repeats = RepeatedIds()
+    if on_chunk:
+        on_chunk(0, 0, 0)  # the model is loaded: the documents' clock starts here
+    with output.writer(job.spec, job.params) as writer:
+        for msg in repeats.count(messages):
             records = local.run_chunk(msg)
             writer.write(records)
             chunks += 1
             docs += len(records)
             errors += sum(1 for r in records if "error" in r)
             if on_chunk:
-                on_chunk(chunks, docs)
+                on_chunk(chunks, docs, errors)
     seconds = time.perf_counter() - t0
     tokens = stats.tokens - base_tokens
     padded = stats.padded_tokens - base_padded
@@ -118,6 +134,7 @@ def run_job(
         padded_tokens=padded,
         peak_rss_mb=peak_rss_mb(),
         gate=gate,
+        repeated_ids=repeats.summary(),
     )
     write_report(job.output, report.to_dict())
     return report

@@ -1,14 +1,17 @@
-"""`python -m tests.worker_hooks [--chunk-delay S] [--runtime-faults N] ARGS`: `nlpbatch` with test hooks.
+"""`python -m tests.worker_hooks [--chunk-delay S] [--runtime-faults N] [--full-disk-merges N]
+[--report-modules] ARGS`: `nlpbatch` with test hooks.
 
 The failure tests need a worker that holds a chunk long enough to kill or stop it mid-chunk,
 or whose model runtime fails its first N calls whatever the input (as an out-of-memory or a
 lost device does). The hooks are given here, on the tests' side, and wrap the worker's
-functions, so the production code has no test hook to read.
+functions, so the production code has no test hook to read. `--report-modules` logs, after
+each chunk, which heavy libraries the worker process has imported.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 import time
 
@@ -71,9 +74,29 @@ HOOKS = {
     "--full-disk-merges": lambda value: full_disk_merges(int(value)),
 }
 
+HEAVY = ("torch", "onnxruntime", "transformers")
+
+
+def report_modules() -> None:
+    """Log `heavy modules after chunk: [...]` in the worker process after every chunk."""
+    run_records = tasks.run_records
+
+    @functools.wraps(run_records)
+    def reported(msg):  # type: ignore[no-untyped-def]
+        records = run_records(msg)
+        heavy = sorted(name for name in HEAVY if name in sys.modules)
+        logging.getLogger("nlpbatch.tests").warning("heavy modules after chunk: %s", heavy)
+        return records
+
+    tasks.run_records = reported  # type: ignore[assignment]
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     while args[:1] and args[0] in HOOKS:
         HOOKS[args[0]](args[1])
         args = args[2:]
+    if args[:1] == ["--report-modules"]:
+        report_modules()
+        args = args[1:]
     main(args, prog_name="nlpbatch")

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from nlpbatch import storage
+from nlpbatch.columns import output_fields
 from nlpbatch.errors import OutputError
 from nlpbatch.schema import Record
 from nlpbatch.tasks import TaskSpec
@@ -45,13 +47,35 @@ def dumps(record: Record) -> str:
     return json.dumps(record, ensure_ascii=False, default=_json_default)
 
 
+def _float32_lists(spec: TaskSpec, record: Record) -> Record:
+    """The record with its float32 lists (embeddings, as in Parquet) written at float32 precision.
+
+    The values are float32 computed and carried as Python floats, which JSON writes with the
+    17 digits of a float64; the shortest decimal that reads back as the same float32 is about
+    half as long. numpy's str of a float32 is that shortest round-trip form.
+    """
+    lists = [
+        n for n, kind in spec.output_fields.items() if kind == "float_list" and record.get(n) is not None
+    ]
+    if not lists:
+        return record
+    import numpy as np
+
+    out = dict(record)
+    for name in lists:
+        values = np.asarray(record[name])
+        if values.ndim == 1 and values.dtype.kind in "fiu":  # else (a None inside, ...) as it is
+            out[name] = [float(text) for text in values.astype(np.float32).astype(str)]
+    return out
+
+
 def jsonl_bytes(records: Iterable[Record]) -> bytes:
     """Records as the UTF-8 bytes of a JSONL file."""
     return "".join(dumps(r) + "\n" for r in records).encode("utf-8")
 
 
-def arrow_schema(spec: TaskSpec) -> Any:
-    """The Parquet schema of a task's records: id, the task's fields, and error."""
+def arrow_schema(spec: TaskSpec, params: dict[str, Any] | None = None) -> Any:
+    """The Parquet schema of a job's records: id, the task's fields for `params`, and error."""
     import pyarrow as pa
 
     types = {
@@ -65,14 +89,15 @@ def arrow_schema(spec: TaskSpec) -> Any:
     }
     error = pa.struct([("type", pa.string()), ("message", pa.string())])
     fields = [pa.field("id", pa.string())]
-    fields += [pa.field(name, types[kind]) for name, kind in spec.output_fields.items()]
+    fields += [pa.field(name, types[kind]) for name, kind in output_fields(spec, params).items()]
     fields.append(pa.field("error", error))
     return pa.schema(fields)
 
 
-def _to_row(spec: TaskSpec, record: Record) -> Record:
+def to_row(fields: dict[str, str], record: Record) -> Record:
+    """A record as a Parquet row of these output `fields` (see nlpbatch.columns)."""
     row: Record = {"id": None if record.get("id") is None else str(record["id"])}
-    for name, kind in spec.output_fields.items():
+    for name, kind in fields.items():
         value = record.get(name)
         if kind == "json" and value is not None:
             value = dumps(value)
@@ -83,14 +108,38 @@ def _to_row(spec: TaskSpec, record: Record) -> Record:
     return row
 
 
+def _create_temporary(folder: Path, name: str) -> Path:
+    """A new empty file `.<name>.<random>.tmp` in `folder`, with the mode the umask gives.
+
+    Not `tempfile.mkstemp`: it creates files 0600 whatever the umask, and the file is renamed
+    into place as the output, which others (a group, a web server) are meant to read.
+    """
+    while True:
+        tmp = folder / f".{name}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+
+
 class RecordWriter:
     """Writes records to a temporary file and renames it over `path` on a clean close."""
 
-    def __init__(self, path: str | Path, spec: TaskSpec, *, row_group: int = 4096) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        spec: TaskSpec,
+        *,
+        row_group: int = 4096,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """`params`, the job's, choose the Parquet columns (see output_fields)."""
         # A URL is written to a local temporary file, then uploaded whole on close.
         self.target: str | None = str(path) if storage.is_url(path) else None
         self.path = Path(storage.name_of(path)) if self.target else Path(path)
         self.spec = spec
+        self._fields = output_fields(spec, params)
         self.format = output_format(self.path)
         self.count = 0
         self._row_group = row_group
@@ -98,9 +147,7 @@ class RecordWriter:
         folder = None if self.target else self.path.parent
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = _create_temporary(folder or Path(tempfile.gettempdir()), self.path.name)
         self._fh: Any = None
         self._pq: Any = None
         if self.format == "jsonl":
@@ -108,16 +155,16 @@ class RecordWriter:
         else:
             import pyarrow.parquet as pq
 
-            self._schema = arrow_schema(spec)
+            self._schema = arrow_schema(spec, params)
             self._pq = pq.ParquetWriter(str(self._tmp), self._schema)
 
     def write(self, records: Iterable[Record]) -> None:
         for record in records:
             self.count += 1
             if self._fh is not None:
-                self._fh.write(dumps(record) + "\n")
+                self._fh.write(dumps(_float32_lists(self.spec, record)) + "\n")
             else:
-                self._pending.append(_to_row(self.spec, record))
+                self._pending.append(to_row(self._fields, record))
                 if len(self._pending) >= self._row_group:
                     self._flush()
 
