@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-slow lint bench clean
 
 $(BIN)/nlpbatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ lint: install
 # collected) is reported, not hidden: it fails the target too.
 test: lint
 	$(BIN)/python -m pytest -m "not slow and not gpu" -q
+
+# The long measurements `make test` leaves out (a million documents through Redis, beat firing
+# on its cron); CI runs them after `make test`.
+test-slow: install
+	$(BIN)/python -m pytest -m "slow and not gpu" -q
 
 # Throughput against transformers and optimum pipelines: benchmarks/results/RESULTS.md and
 # throughput.png. Needs a quiet machine; sized to finish within 10 minutes on 2 cores.

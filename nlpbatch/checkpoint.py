@@ -20,6 +20,9 @@ HEADS = {
     "ner": "ForTokenClassification",
     "qa": "ForQuestionAnswering",
 }
+# Generative task -> whether it needs an encoder-decoder (seq2seq) model, as config.json's
+# `is_encoder_decoder` says; a causal language model (GPT-2, Llama) says false or nothing.
+SEQ2SEQ = {"summarize": True, "translate": True, "generate": False}
 # Tokenizers that build translation inputs from language codes (transformers'
 # `_build_translation_inputs`), and how a code is spelt as a token in their vocabulary.
 LANGUAGE_CODE_TOKENIZERS = {
@@ -44,6 +47,7 @@ def read_json(path: Path) -> dict[str, Any]:
 def check_checkpoint(task: str, params: dict[str, Any], folder: Path) -> None:
     """A JobError when the checkpoint in `folder` cannot do what the job asks of it."""
     check_head(task, folder)
+    check_kind(task, folder)
     if task == "translate":
         check_translation(params, folder)
 
@@ -65,6 +69,21 @@ def check_head(task: str, folder: Path) -> None:
         f"{', '.join(map(str, names))}, which has none (a random head would be used). "
         f"Use a checkpoint fine-tuned for {task}"
     )
+
+
+def check_kind(task: str, folder: Path) -> None:
+    """UnknownModel when a generative task gets the wrong kind of language model.
+
+    Found in the worker instead, it would fail every document of the job.
+    """
+    wanted = SEQ2SEQ.get(task)
+    config = read_json(folder / "config.json")
+    if wanted is None or not config:
+        return
+    if bool(config.get("is_encoder_decoder", False)) != wanted:
+        kind = "a seq2seq model (T5, BART, ...)" if wanted else "a causal language model (GPT-2, ...)"
+        names = ", ".join(map(str, config.get("architectures") or [config.get("model_type", "?")]))
+        raise UnknownModel(f"task {task} needs {kind}; this checkpoint is a {names}")
 
 
 def check_translation(params: dict[str, Any], folder: Path) -> None:

@@ -25,6 +25,9 @@ MAX_IN_FLIGHT = 64
 GATE_DOCS = 256
 """The job's first documents the int8 accuracy gate compares with fp32."""
 
+GATE_MAX_DOCS = 2048
+"""The most documents the gate reads while its agreement's 95% interval holds the threshold."""
+
 PRODUCER_REDIS_PATIENCE = 300.0
 """Seconds a producer (`submit`, `wait`, `resume`) keeps trying while Redis is unreachable."""
 
@@ -55,3 +58,11 @@ DRY_RUN_SAMPLE = 200
 DRY_RUN_TOKENS_PER_SECOND = 10_000
 """The speed `--dry-run` assumes to turn tokens into time: a rough figure for a base-size
 encoder on a few CPU cores. Measure a real one with `--limit`."""
+SCHEDULE_TIMEOUT = 6 * 3600
+"""Seconds a scheduled run waits for its job when the entry has no `timeout` and has never finished."""
+
+SCHEDULE_TIMEOUT_FACTOR = 4
+"""Without an entry `timeout`, a scheduled run waits this many times its last finished run's time."""
+
+SCHEDULE_TIMEOUT_FLOOR = 1800
+"""The shortest wait that `SCHEDULE_TIMEOUT_FACTOR` gives: a fast last run must not doom a slower one."""

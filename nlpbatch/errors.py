@@ -13,7 +13,8 @@ NlpbatchError
 └── TransientError            retried with backoff
     ├── ModelLoadError
     ├── BrokerError
-    └── StorageError          a chunk's results could not be written this time
+    ├── StorageError          a chunk's results could not be written this time
+    └── RuntimeFault          the model runtime failed in a way no one document explains
 """
 
 from __future__ import annotations
@@ -77,6 +78,10 @@ class BrokerError(TransientError):
 
 class StorageError(TransientError):
     """A chunk's results could not be written: a full disk, a mount or a bucket not reachable."""
+
+
+class RuntimeFault(TransientError):
+    """The model runtime failed whatever the input: out of memory, a session or device error."""
 
 
 def error_info(exc: BaseException) -> dict[str, str]:

@@ -111,9 +111,11 @@ return 0
 # The total, and RUNNING unless a `cancel` came while the producer was still queuing.
 _SET_TOTAL = """
 redis.call('HSET', KEYS[1], 'total', ARGV[1])
-if redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then
-  redis.call('HSET', KEYS[1], 'state', ARGV[3])
+local state = redis.call('HGET', KEYS[1], 'state')
+for i = 3, #ARGV do
+  if state == ARGV[i] then return 1 end
 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2])
 return 1
 """
 
@@ -169,10 +171,15 @@ class JobStore:
             },
         )
 
+    def set_manifest(self, job_id: str, manifest: dict[str, Any]) -> None:
+        """Replace the job's manifest (the producer adds what it learns while queuing)."""
+        self.r.hset(self.key(job_id), "manifest", json.dumps(manifest))
+
     def set_total(self, job_id: str, chunks: int) -> None:
-        """Record that all `chunks` are queued; the job is now running, unless cancelled meanwhile."""
-        states = [JobState.CANCELLED.value, JobState.RUNNING.value]
-        self._set_total(keys=[self.key(job_id)], args=[chunks, *states])
+        """Record that all `chunks` are queued; the job is now running, unless cancelled meanwhile
+        or failed by a worker that refused one of its chunks while the rest were being queued."""
+        kept = [JobState.CANCELLED.value, JobState.FAILED.value]
+        self._set_total(keys=[self.key(job_id)], args=[chunks, JobState.RUNNING.value, *kept])
 
     def restore(self, job_id: str, manifest: dict[str, Any], done: dict[int, tuple[int, int]]) -> None:
         """Recreate a job's state from its manifest and the chunks whose parts exist.

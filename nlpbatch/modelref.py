@@ -7,6 +7,7 @@ the hub cache when the network allows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -55,11 +56,22 @@ def _packaged_path(ref: str) -> Path | None:
 
 def _content_key(path: Path) -> str:
     """sha256 over the model's defining files, so an edited local model gets a new export."""
-    digest = hashlib.sha256()
+    stamps = []
     for name in _CONTENT_FILES:
         f = path / name
-        if not f.is_file():
-            continue
+        if f.is_file():
+            st = f.stat()
+            stamps.append((name, st.st_size, st.st_mtime_ns))
+    return _hash_files(path, tuple(stamps))
+
+
+# `run` resolves its model where the job is checked and again where it is loaded: the weights
+# (90 MB for MiniLM) are hashed once per process, again only if a file's size or time changes.
+@functools.lru_cache(maxsize=32)
+def _hash_files(path: Path, stamps: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in stamps:
+        f = path / name
         digest.update(name.encode() + b"\0")
         with f.open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):

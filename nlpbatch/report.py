@@ -14,6 +14,7 @@ from typing import Any
 
 from nlpbatch import storage
 from nlpbatch.outputs import open_output
+from nlpbatch.repeats import describe_repeats
 
 
 def peak_rss_mb() -> float:
@@ -60,13 +61,18 @@ def describe(report: dict[str, Any]) -> str:
     if gate:
         value = gate.get("value")
         shown = f"{gate['metric']} {value:.6f}" if value is not None else gate.get("reason", "")
+        if gate.get("low") is not None:
+            shown += f", 95% interval {gate['low']:.4f}-{gate['high']:.4f}"
+        if value is not None:
+            shown += f", {gate['docs']} documents"
         gate_text = f", int8 gate {'passed' if gate['passed'] else 'failed'} ({shown})"
+    repeats = describe_repeats(report.get("repeated_ids"))
     return (
         f"{report['docs']} documents ({report['errors']} errors) in {report['seconds']:.1f}s: "
         f"{report['docs_per_second']:.1f} docs/s, {report['tokens_per_second']:.0f} tokens/s on "
         f"{report['backend']}/{report['precision']}{gate_text}, "
         f"{report['processes']} x {report['threads']} threads, padding {report['padding_waste']:.1%}, "
-        f"peak memory {report['peak_rss_mb']:.0f} MiB"
+        f"peak memory {report['peak_rss_mb']:.0f} MiB" + (f"\n{repeats}" if repeats else "")
     )
 
 
@@ -94,6 +100,7 @@ def distributed_report(
         "backend": infos[0]["backend"] if infos else "",
         "precision": infos[0]["precision"] if infos else manifest.get("precision", ""),
         "gate": manifest.get("gate"),
+        "repeated_ids": manifest.get("repeated_ids"),
         "threads": max((int(i["threads"]) for i in infos), default=0),
         "processes": len(infos),
         "peak_rss_mb": max((float(i["peak_rss_mb"]) for i in infos), default=0.0),

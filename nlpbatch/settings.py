@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from nlpbatch import defaults
+from nlpbatch.roots import parse_roots
 
 DEFAULT_BROKER = defaults.BROKER_URL
 
@@ -45,6 +46,10 @@ class Settings:
     #: Seconds after SIGTERM a worker finishes its chunks before returning them to the queue.
     shutdown_timeout: float = defaults.SHUTDOWN_TIMEOUT
     log_format: str = defaults.LOG_FORMAT
+    #: Path or URL prefixes a worker may write outputs under; empty: anywhere.
+    output_roots: tuple[str, ...] = ()
+    #: Path prefixes a worker may load local model folders from; empty: anywhere.
+    model_roots: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -74,6 +79,8 @@ class Settings:
             metrics_port=read("METRICS_PORT", int, None),
             shutdown_timeout=read("SHUTDOWN_TIMEOUT", float, defaults.SHUTDOWN_TIMEOUT),
             log_format=env.get("NLPBATCH_LOG_FORMAT") or defaults.LOG_FORMAT,
+            output_roots=parse_roots(env.get("NLPBATCH_OUTPUT_ROOTS", "")),
+            model_roots=parse_roots(env.get("NLPBATCH_MODEL_ROOTS", "")),
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         if "home" in given:

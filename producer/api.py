@@ -52,6 +52,7 @@ class Client:
         params: dict[str, Any] | None = None,
         text_field: str = "text",
         id_field: str = "id",
+        no_header: bool = False,
         chunk_size: int = defaults.CHUNK_SIZE,
         precision: str = "fp32",
         max_in_flight: int = defaults.MAX_IN_FLIGHT,
@@ -65,7 +66,8 @@ class Client:
         `.parquet` path or URL, or `redis://` to keep the records in Redis for a day
         (`redis://?ttl=SECONDS` to choose). `keep_fields` names input columns to copy
         into every record (`["all"]` for every one); `field_map` reads a task field from
-        another column (`{"question": "q"}`).
+        another column (`{"question": "q"}`). `no_header=True` reads CSV/TSV inputs as
+        rows of data whose fields are named by column number ("1", "2", ...), as `--no-header` does.
         """
         items = [inputs] if isinstance(inputs, str | Path) else list(inputs)
         job = prepare_job(
@@ -77,6 +79,7 @@ class Client:
             precision=precision,
             text_field=text_field,
             id_field=id_field,
+            no_header=no_header,
             chunk_size=chunk_size,
             keep_fields=keep_fields,
             field_map=field_map,

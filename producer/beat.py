@@ -18,7 +18,8 @@ from celery.beat import PersistentScheduler
 
 from nlpbatch.broker import make_celery
 from nlpbatch.settings import Settings
-from producer.schedule import ScheduleConfig, crontab_of, run_entry
+from producer.cron import crontab_of
+from producer.schedule import ScheduleConfig, run_entry
 
 log = logging.getLogger("nlpbatch.schedule")
 

@@ -13,9 +13,10 @@ import redis
 
 from nlpbatch import defaults, retry
 from nlpbatch.broker import PROCESS_CHUNK, make_celery
-from nlpbatch.errors import BrokerError, InputError
+from nlpbatch.errors import BrokerError, InputError, StorageError
 from nlpbatch.jobs import finalize, new_job_id, save_manifest
 from nlpbatch.jobstore import JobState, JobStatus, JobStore
+from nlpbatch.repeats import RepeatedIds
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings, redact_url
 from producer.job import JobSpec
@@ -60,6 +61,7 @@ def submit_job(
     on_job_id: Callable[[str], None] | None = None,
     gate_threshold: float | None = None,
     gate_docs: int = defaults.GATE_DOCS,
+    gate_max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> Submission:
     """Queue every chunk of `job`; returns once all are queued (not done).
 
@@ -70,7 +72,12 @@ def submit_job(
     store = connect(settings)
     job_id = new_job_id()
     precision, gate, messages = choose_precision(
-        job, job.messages(job_id), settings, gate_docs=gate_docs, threshold=gate_threshold
+        job,
+        job.messages(job_id),
+        settings,
+        gate_docs=gate_docs,
+        threshold=gate_threshold,
+        gate_max_docs=gate_max_docs,
     )
     job = dataclasses.replace(job, precision=precision)
     manifest = {**job.manifest(job_id), "gate": gate}
@@ -78,7 +85,13 @@ def submit_job(
     store.create(job_id, manifest)
     if on_job_id:
         on_job_id(job_id)
-    sent = send_chunks(settings, store, job_id, messages, max_in_flight=max_in_flight)
+    repeats = RepeatedIds()  # the producer reads every document anyway, to make the chunks
+    sent = send_chunks(settings, store, job_id, repeats.count(messages), max_in_flight=max_in_flight)
+    if repeats.summary():
+        # Before the total: no worker can finish the job, and write its report, without it.
+        manifest["repeated_ids"] = repeats.summary()
+        save_manifest(settings, manifest)
+        store.set_manifest(job_id, manifest)
     store.set_total(job_id, sent)
     # Workers may have finished every chunk before the total was known.
     finalize(store, job_id)
@@ -129,12 +142,20 @@ def wait_job(
     """Block until the job ends (or `timeout` seconds pass); merges the output if due."""
     store = connect(settings)
     deadline = None if timeout is None else time.monotonic() + timeout
+    merge_failed = False
     while True:
         status = patiently(settings, lambda: store.status(job_id))
         if status is None:
             raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
         if status.complete and status.state is JobState.RUNNING:
-            finalize(store, job_id)
+            # A merge under way elsewhere is waited for, within the timeout, not run twice.
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                finalize(store, job_id, wait=left)
+            except StorageError as exc:  # kept, and tried again at the next poll
+                if not merge_failed:
+                    log.warning("%s; trying again until it can be written", exc)
+                merge_failed = True
             status = store.status(job_id) or status
         if on_progress:
             on_progress(status)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from nlpbatch.schema import Doc
-from producer.fields import FieldMap, doc_from_row, error_doc
+from producer.fields import FieldMap, column_numbers, doc_from_row, error_doc
 
 # A quoted cell may span lines; a row still open after this many lines is a broken quote.
 CSV_ROW_MAX_LINES = 100
@@ -62,7 +62,10 @@ def read_csv(stream: IO[bytes], name: str, fields: FieldMap, delimiter: str) -> 
             pending.extend((number + i, line) for i, line in reversed(list(enumerate(taken))[1:]))
             continue
         for row in rows:
-            if header is None:
+            if fields.no_header:
+                if row:
+                    yield doc_from_row(column_numbers(row), where, fields)
+            elif header is None:
                 header = row
             elif len(row) > len(header):
                 yield error_doc(where, "MalformedInput", "more cells than header columns")

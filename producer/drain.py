@@ -20,14 +20,15 @@ class ResultsGone(NlpbatchError):
 def drain_results(
     settings: Settings, job_id: str, output: str, *, keep: bool = False
 ) -> tuple[int, str | Path]:
-    """Write a finished job's results kept in Redis to `output` in input order; (records, path).
+    """Write a finished job's results kept in Redis or a dataset folder to `output`; (records, path).
 
-    The results are dropped from Redis afterwards unless `keep`. InputError if the job wrote
-    a file instead, JobNotDone if it has not finished, ResultsGone if they are gone already.
+    The records come in input order. Results in Redis are dropped afterwards unless `keep`.
+    InputError if the job wrote one file instead, JobNotDone if it has not finished,
+    ResultsGone if they are gone already.
     """
     status = job_status(settings, job_id)
     where = status.manifest.get("output", "")
-    if not open_output(where).drainable:
+    if not (open_output(where).drainable or open_output(where).partitioned):
         raise InputError(f"job {job_id} wrote its results to {where}, not to Redis; read that file")
     if status.state is not JobState.DONE:
         raise JobNotDone(
@@ -41,7 +42,8 @@ def drain_results(
         raise OutputError(f"cannot write results to {output}; name a .jsonl or .parquet file (a path or URL)")
     out = destination.check()
     try:
-        with open_output(out).writer(get_task(status.manifest["task"])) as writer:
+        task = get_task(status.manifest["task"])
+        with open_output(out).writer(task, status.manifest.get("params")) as writer:
             writer.write(source.read(status.chunks_total or 0))
     except OutputError as exc:
         # Expired or already drained: nothing to write, and the job's state says it is done.

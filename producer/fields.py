@@ -9,6 +9,8 @@ from nlpbatch.schema import KEPT, Doc
 
 #: `--keep-fields all`: every input column but the id.
 ALL = "all"
+#: `--id-field none`: documents are named `<file>:<line>` even where the input has ids.
+NO_ID = "none"
 
 
 @dataclass(frozen=True)
@@ -16,7 +18,9 @@ class FieldMap:
     """Which input columns feed the task: `text` from `text_field`, the rest by their names.
 
     `renames` maps a task field to the column it is read from (`--field question=q`); `keep`
-    names the input columns copied into each record (`("all",)` for every one).
+    names the input columns copied into each record (`("all",)` for every one). With
+    `no_header`, a CSV/TSV's first row is data and its columns are named "1", "2", ...
+    (counted from 1, as cut and awk count them).
     """
 
     text_field: str = "text"
@@ -24,6 +28,7 @@ class FieldMap:
     other_fields: tuple[str, ...] = ()
     renames: dict[str, str] = field(default_factory=dict)
     keep: tuple[str, ...] = ()
+    no_header: bool = False
 
     def wanted(self) -> dict[str, str]:
         """Column name -> document field name."""
@@ -43,7 +48,7 @@ def doc_from_row(row: Any, where: str | int, fields: FieldMap) -> Doc:
     """The document of one input row: its id (or `where`), the task's fields and the kept ones."""
     if not isinstance(row, dict):
         return {"id": where, "error": {"type": "MalformedInput", "message": f"{where}: not a JSON object"}}
-    raw_id = row.get(fields.id_field)
+    raw_id = None if fields.id_field == NO_ID else row.get(fields.id_field)
     doc: Doc = {"id": raw_id if raw_id not in (None, "") else where}
     for column, name in fields.wanted().items():
         if column in row:
@@ -57,3 +62,8 @@ def doc_from_row(row: Any, where: str | int, fields: FieldMap) -> Doc:
 def error_doc(where: str, kind: str, message: str) -> Doc:
     """A document that could not be read: its place and why."""
     return {"id": where, "error": {"type": kind, "message": f"{where}: {message}"}}
+
+
+def column_numbers(row: list[str]) -> dict[str, str]:
+    """A headerless row's cells by column number, counted from 1."""
+    return {str(number): cell for number, cell in enumerate(row, start=1)}

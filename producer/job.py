@@ -38,6 +38,8 @@ class JobSpec:
     id_field: str = "id"
     chunk_size: int = defaults.CHUNK_SIZE
     stdin_format: str | None = None
+    #: CSV/TSV inputs have no header row: every row is a document, columns are named "1", "2", ...
+    no_header: bool = False
     #: The folder relative inputs are read from.
     cwd: str = ""
     #: Task field -> the input column it is read from (`--field question=q`).
@@ -57,7 +59,9 @@ class JobSpec:
     def fields(self) -> FieldMap:
         spec = self.spec
         others = tuple(f for f in (*spec.input_fields, *spec.optional_fields) if f != "text")
-        return FieldMap(self.text_field, self.id_field, others, dict(self.field_map), self.keep_fields)
+        return FieldMap(
+            self.text_field, self.id_field, others, dict(self.field_map), self.keep_fields, self.no_header
+        )
 
     def sources(self) -> list[Source]:
         return expand_inputs(self.inputs, stdin_format=self.stdin_format, base=self.cwd or None)
@@ -105,6 +109,7 @@ def prepare_job(
     id_field: str = "id",
     chunk_size: int = defaults.CHUNK_SIZE,
     stdin_format: str | None = None,
+    no_header: bool = False,
     check_model: bool = True,
     field_map: dict[str, str] | None = None,
     keep_fields: Sequence[str] = (),
@@ -150,6 +155,7 @@ def prepare_job(
         id_field=id_field,
         chunk_size=chunk_size,
         stdin_format=stdin_format,
+        no_header=no_header,
         cwd=os.getcwd(),
         field_map=renames,
         keep_fields=tuple(keep_fields),

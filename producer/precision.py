@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,8 @@ from nlpbatch import defaults
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
+
+log = logging.getLogger("nlpbatch.precision")
 
 
 @contextmanager
@@ -48,10 +51,12 @@ def choose_precision(
     gate_docs: int = defaults.GATE_DOCS,
     threshold: float | None = None,
     threads: int | None = None,
+    gate_max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> tuple[str, dict[str, Any] | None, Iterator[ChunkMessage]]:
     """(precision to use, the gate's result or None, the messages to send, carrying it).
 
-    The first chunks are read ahead for the gate and handed back unchanged but for their
+    The first chunks are read ahead for the gate, only as many as it asks for (from
+    `gate_docs` up to `gate_max_docs` documents), and handed back unchanged but for their
     precision, so a corpus on stdin is read only once.
     """
     if job.precision == "fp32":
@@ -61,17 +66,29 @@ def choose_precision(
     if not local.configured():  # `submit`: the gate uses this machine's cores
         local.configure(settings, threads=threads)
     ahead: list[ChunkMessage] = []
-    sample: list[dict[str, Any]] = []
-    while len(sample) < gate_docs:
-        msg = next(messages, None)
-        if msg is None:
-            break
-        ahead.append(msg)
-        sample.extend(d for d in msg.docs if "error" not in d)
+
+    def sample() -> Iterator[dict[str, Any]]:
+        # A chunk is kept as soon as the gate starts on it, whether or not it reads it all.
+        for msg in messages:
+            ahead.append(msg)
+            yield from (d for d in msg.docs if "error" not in d)
+
+    log.info("checking int8 against fp32 on the job's first documents (the int8 gate)")
     with stdout_to_stderr():
         result = local.run_gate(
-            job.task, job.model, job.params, sample[:gate_docs], requested=job.precision, threshold=threshold
+            job.task,
+            job.model,
+            job.params,
+            sample(),
+            requested=job.precision,
+            threshold=threshold,
+            first_docs=gate_docs,
+            max_docs=gate_max_docs,
         )
     chosen = result.precision
+    verdict = "passed" if result.passed else "failed"
+    log.info(
+        "int8 gate %s on %d documents in %.1f s: running in %s", verdict, result.docs, result.seconds, chosen
+    )
     rest = (dataclasses.replace(m, precision=chosen) for m in itertools.chain(ahead, messages))
     return chosen, result.to_dict(), rest

@@ -21,8 +21,9 @@ from nlpbatch import storage
 from nlpbatch.errors import InputError, OutputError
 from nlpbatch.schema import Doc
 from producer.csvrows import read_csv as _read_csv  # the name callers and tests know
-from producer.fields import ALL, FieldMap, doc_from_row, error_doc
+from producer.fields import ALL, FieldMap, column_numbers, doc_from_row, error_doc
 from producer.formats import VALID, decompressed, format_of
+from producer.headerless import missing_field_message, warn_if_header_looks_like_data
 
 STDIN = "-"
 
@@ -166,7 +167,9 @@ def _read_txt(stream: IO[bytes], name: str, fields: FieldMap) -> Iterator[Doc]:
 def _read_parquet(path: str, name: str, fields: FieldMap) -> Iterator[Doc]:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(storage.open_read(path) if storage.is_url(path) else path)
+    # pre_buffer (on by default) fetches every row group up front: the whole file in memory.
+    source = storage.open_read(path) if storage.is_url(path) else path
+    pf = pq.ParquetFile(source, pre_buffer=False)
     number = 0
     for batch in pf.iter_batches(columns=fields.columns(pf.schema_arrow.names), batch_size=2048):
         for row in batch.to_pylist():
@@ -210,8 +213,10 @@ def iter_documents(sources: Sequence[Source], fields: FieldMap) -> Iterator[Doc]
         yield from read_source(source, fields)
 
 
-def first_fields(source: Source) -> set[str] | None:
+def first_fields(source: Source, no_header: bool = False) -> set[str] | None:
     """The column names of a source, from its header, schema or first readable record.
+
+    With `no_header`, a CSV/TSV's columns are its column numbers, "1" to the first row's width.
 
     None when they cannot be known without consuming input (stdin, TXT, an empty file).
     """
@@ -226,6 +231,8 @@ def first_fields(source: Source) -> set[str] | None:
         if source.format in ("csv", "tsv"):
             text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace", newline="")
             header = next(csv.reader(text, delimiter="," if source.format == "csv" else "\t"), None)
+            if header and no_header:
+                return set(column_numbers(header))
             return set(header) if header else None
         for raw in fh:
             try:
@@ -241,21 +248,21 @@ def check_fields(sources: Sequence[Source], fields: FieldMap, required: Sequence
     """InputError if the first readable source lacks a required column: caught before any work."""
     columns = {v: k for k, v in fields.wanted().items()}
     for source in sources:
-        present = first_fields(source)
+        present = first_fields(source, fields.no_header)
         if present is None:
             continue
         for name in required:
             column = columns.get(name, name)
             if column not in present:
-                hint = (
-                    " (choose it with --text-field)"
-                    if name == "text"
-                    else f" (choose it with --field {name}=COLUMN)"
-                )
                 raise InputError(
-                    f"field {column!r} not found in {source.name}{hint}; "
-                    f"fields there: {', '.join(sorted(present)) or 'none'}"
+                    missing_field_message(
+                        source.path, source.format, source.name, column, name, present, fields.no_header
+                    )
                 )
+        if not fields.no_header:
+            used = [columns.get(name, name) for name in required]
+            used += [fields.id_field] if fields.id_field in present else []
+            warn_if_header_looks_like_data(source.path, source.format, source.name, used)
         return
 
 
@@ -263,7 +270,7 @@ def check_kept(sources: Sequence[Source], fields: FieldMap) -> None:
     """InputError if the first readable source lacks a column named in `--keep-fields`."""
     named = [name for name in fields.keep if name != ALL]
     for source in sources:
-        present = first_fields(source)
+        present = first_fields(source, fields.no_header)
         if present is None:
             continue
         missing = [name for name in named if name not in present]

@@ -143,4 +143,3 @@ def cancel_job(settings: Settings, job_id: str) -> JobState:
     note = f"job {job_id} was cancelled at {time.strftime('%Y-%m-%d %H:%M:%S')}; the output is incomplete\n"
     open_output(status.manifest["output"]).note_cancelled(note)
     return status.state
-

@@ -16,6 +16,7 @@ from nlpbatch import defaults
 from nlpbatch.errorbudget import ErrorBudget
 from nlpbatch.errors import OutputError, TooManyErrors
 from nlpbatch.outputs import open_output
+from nlpbatch.repeats import RepeatedIds
 from nlpbatch.report import peak_rss_mb, rates, write_report
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
@@ -45,6 +46,7 @@ class RunReport:
     #: Chunks (and their documents) found written by an earlier, interrupted run of this job.
     resumed_chunks: int = 0
     resumed_docs: int = 0
+    repeated_ids: dict[str, Any] | None = None
 
     @property
     def docs_per_second(self) -> float:
@@ -65,6 +67,7 @@ class RunReport:
             "backend": self.backend,
             "precision": self.precision,
             "gate": self.gate,
+            "repeated_ids": self.repeated_ids,
             "threads": self.threads,
             "processes": self.processes,
             "peak_rss_mb": self.peak_rss_mb,
@@ -78,9 +81,10 @@ def run_job(
     *,
     threads: int | None = None,
     backend: str = "auto",
-    on_chunk: Callable[[int, int], None] | None = None,
+    on_chunk: Callable[[int, int, int], None] | None = None,
     gate_threshold: float | None = None,
     gate_docs: int = defaults.GATE_DOCS,
+    gate_max_docs: int = defaults.GATE_MAX_DOCS,
     on_resume: Callable[[int], None] | None = None,
 ) -> RunReport:
     """Run `job` to completion, write its output atomically and its report beside it.
@@ -88,6 +92,8 @@ def run_job(
     Each chunk's records are kept in `<output>.parts/` until the end, so the same job run
     again after a crash or Ctrl-C skips the chunks already written (`on_resume` hears how
     many); the parts are merged into the output and removed when the job is done.
+    `on_chunk(chunks, documents, errors)` is called with zeros once the model is loaded, then
+    after each chunk with the totals so far.
     """
     from worker import local  # the heavy imports happen only when a job really runs
 
@@ -97,7 +103,12 @@ def run_job(
     local.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
     precision, gate, messages = choose_precision(
-        job, job.messages("run"), settings, gate_docs=gate_docs, threshold=gate_threshold
+        job,
+        job.messages("run"),
+        settings,
+        gate_docs=gate_docs,
+        threshold=gate_threshold,
+        gate_max_docs=gate_max_docs,
     )
     runtime = local.load(job.task, job.model, precision, job.params)
     load_seconds = time.perf_counter() - started
@@ -111,7 +122,10 @@ def run_job(
     docs = errors = chunks = resumed_docs = 0
     budget = ErrorBudget.parse(job.max_errors)
     t0 = time.perf_counter()
-    for msg in messages:
+    repeats = RepeatedIds()
+    if on_chunk:
+        on_chunk(0, 0, 0)  # the model is loaded: the documents' clock starts here
+    for msg in repeats.count(messages):
         if msg.index in written:
             records = output.read_part(msg.index)
             resumed_docs += len(records)
@@ -122,10 +136,10 @@ def run_job(
         docs += len(records)
         errors += sum(1 for r in records if "error" in r)
         if on_chunk:
-            on_chunk(chunks, docs)
+            on_chunk(chunks, docs, errors)
         if budget and (why := budget.exceeded(errors, docs)):
             raise TooManyErrors(f"stopped after chunk {msg.index}: {why}")
-    output.merge(job.spec, chunks)
+    output.merge(job.spec, chunks, params=job.params)
     seconds = time.perf_counter() - t0
     tokens = stats.tokens - base_tokens
     padded = stats.padded_tokens - base_padded
@@ -146,6 +160,7 @@ def run_job(
         gate=gate,
         resumed_chunks=len(written),
         resumed_docs=resumed_docs,
+        repeated_ids=repeats.summary(),
     )
     write_report(job.output, report.to_dict())
     return report

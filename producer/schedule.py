@@ -9,7 +9,8 @@
     task = "sentiment"
     model = "/models/distilbert-sst2"    # optional: the task's default model
     output = "/data/out/reviews-{date}.parquet"
-    params = { function_to_apply = "softmax" }   # optional; also text_field, id_field, chunk_size
+    params = { function_to_apply = "softmax" }   # optional; also text_field, id_field, no_header, chunk_size
+    timeout = 7200                       # optional: seconds a run waits for its job (see deadline)
 
 A run reads every document, skips those already processed (see `producer.processed`), queues
 the new ones as one job for the workers, waits for it, and only then marks them processed.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import string
+import time
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +35,8 @@ from nlpbatch.jobstore import JobState
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
 from producer.client import submit_job, wait_job
+from producer.cron import crontab_of, next_runs
+from producer.deadline import check_timeout, give_up, record_duration, run_timeout
 from producer.job import PRECISIONS, JobSpec, prepare_job
 from producer.processed import ProcessedStore, doc_key
 from producer.readers import expand_inputs, iter_documents
@@ -40,7 +44,7 @@ from producer.readers import expand_inputs, iter_documents
 log = logging.getLogger("nlpbatch.schedule")
 
 PATTERN_FIELDS = {"date", "time", "name"}
-_OPTIONAL = {"model", "params", "text_field", "id_field", "chunk_size", "precision"}
+_OPTIONAL = {"model", "params", "text_field", "id_field", "no_header", "chunk_size", "precision", "timeout"}
 _REQUIRED = {"name", "cron", "input", "task", "output"}
 
 
@@ -59,6 +63,9 @@ class Entry:
     id_field: str = "id"
     chunk_size: int = defaults.CHUNK_SIZE
     precision: str = "fp32"
+    #: Seconds a run waits for its job; None: a multiple of the last run's (producer.deadline).
+    timeout: float | None = None
+    no_header: bool = False
 
     def output_for(self, when: datetime) -> str:
         """The output path of the run scheduled at `when`: {date}, {time} and {name} filled in."""
@@ -73,22 +80,6 @@ class ScheduleConfig:
 
     entries: dict[str, Entry]
     timezone: str = "UTC"
-
-
-def crontab_of(expression: str) -> Any:
-    """A Celery crontab from a five-field cron expression; InvalidParameter if it is not one."""
-    from celery.schedules import crontab
-
-    fields = expression.split()
-    if len(fields) != 5:
-        raise InvalidParameter(
-            f"cron {expression!r} must have 5 fields: minute hour day-of-month month day-of-week"
-        )
-    minute, hour, day_of_month, month, day_of_week = fields
-    try:
-        return crontab(minute, hour, day_of_week, day_of_month, month)
-    except (ValueError, KeyError) as exc:
-        raise InvalidParameter(f"cron {expression!r}: {exc}") from None
 
 
 def _entry(raw: Any, where: str) -> Entry:
@@ -113,6 +104,9 @@ def _entry(raw: Any, where: str) -> Entry:
     chunk_size = raw.get("chunk_size", defaults.CHUNK_SIZE)
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise InvalidParameter(f"entry {name!r}: chunk_size must be a whole number >= 1, got {chunk_size!r}")
+    no_header = raw.get("no_header", False)
+    if not isinstance(no_header, bool):
+        raise InvalidParameter(f"entry {name!r}: no_header must be true or false, got {no_header!r}")
     if raw.get("precision", "fp32") not in PRECISIONS:
         raise InvalidParameter(
             f"entry {name!r}: unknown precision {raw['precision']!r}; valid: {', '.join(PRECISIONS)}"
@@ -129,6 +123,8 @@ def _entry(raw: Any, where: str) -> Entry:
         id_field=str(raw.get("id_field", "id")),
         chunk_size=chunk_size,
         precision=str(raw.get("precision", "fp32")),
+        no_header=no_header,
+        timeout=check_timeout(name, raw.get("timeout")),
     )
 
 
@@ -190,7 +186,11 @@ def state_path(settings: Settings) -> Path:
 
 
 def run_entry(entry: Entry, settings: Settings, *, now: datetime, timeout: float | None = None) -> RunResult:
-    """Run one entry as if scheduled at `now`: queue only new documents, mark them once written."""
+    """Run one entry as if scheduled at `now`: queue only new documents, mark them once written.
+
+    The run waits for its job for `timeout` seconds, else the entry's own, else a multiple of
+    its last run's time (`producer.deadline`); past that, the job is marked failed.
+    """
     store = ProcessedStore(state_path(settings))
     try:
         return _run(entry, settings, store, now, timeout)
@@ -204,7 +204,13 @@ def _run(
     spec = get_task(entry.task)
     params = spec.validate_params(entry.params)
     fields = JobSpec(
-        spec.name, entry.model, entry.inputs, "", text_field=entry.text_field, id_field=entry.id_field
+        spec.name,
+        entry.model,
+        entry.inputs,
+        "",
+        text_field=entry.text_field,
+        id_field=entry.id_field,
+        no_header=entry.no_header,
     ).fields
     stamp = now.strftime("%Y%m%dT%H%M%S")
     # The new documents go to a staging file, which becomes the job's input: the job's
@@ -258,8 +264,13 @@ def _run(
     except BaseException:
         staged.unlink(missing_ok=True)
         raise
-    status = wait_job(settings, submission.job_id, timeout=timeout)
+    limit = run_timeout(settings, entry.name, entry.timeout if timeout is None else timeout)
+    started = time.monotonic()
+    status = wait_job(settings, submission.job_id, timeout=limit)
+    if not status.state.is_finished:
+        status = give_up(settings, entry.name, status, time.monotonic() - started)
     if status.state is JobState.DONE:
+        record_duration(settings, entry.name, time.monotonic() - started)
         # Only now are the records safely in the output: a run that dies before this line
         # is redone in full next time, never skipped.
         store.mark(new_keys, entry=entry.name, job_id=submission.job_id)
@@ -272,10 +283,15 @@ def _run(
     return result
 
 
-def check_entries(config: ScheduleConfig) -> list[str]:
-    """One line per entry, for `nlpbatch schedule --check`."""
-    return [
-        f"{e.name}: cron {e.cron!r} ({config.timezone}), {e.task} with {e.model}, "
-        f"{', '.join(e.inputs)} -> {e.output}"
-        for e in config.entries.values()
-    ]
+def check_entries(config: ScheduleConfig, now: datetime | None = None) -> list[str]:
+    """Two lines per entry, for `nlpbatch schedule --check`: its next three runs, and what it runs."""
+    now = now or datetime.now(ZoneInfo(config.timezone))
+    lines = []
+    for e in config.entries.values():
+        runs = next_runs(e.cron, now)
+        lines.append(f"{e.name}: next runs " + ", ".join(r.strftime("%Y-%m-%d %H:%M %Z") for r in runs))
+        lines.append(
+            f"{e.name}: cron {e.cron!r} ({config.timezone}), {e.task} with {e.model}, "
+            f"{', '.join(e.inputs)} -> {e.output}"
+        )
+    return lines

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,60 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# Caches that libraries fill on their own; the test modules import transformers while they are
+# collected, which reads these, so they are set at configure time, before any test module loads.
+CACHE_VARIABLES = ("HF_HOME", "XDG_CACHE_HOME", "TORCH_HOME", "MPLCONFIGDIR")
+_saved_environ: dict[str, str | None] = {}
+_caches_key = pytest.StashKey[Path]()
 
-@pytest.fixture(scope="session")
-def session_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One model cache for the whole session, so each tiny model is exported once."""
+
+def pytest_configure(config: pytest.Config) -> None:
+    caches = Path(tempfile.mkdtemp(prefix="nlpbatch-test-caches-"))
+    config.stash[_caches_key] = caches
+    for name in CACHE_VARIABLES:
+        _saved_environ[name] = os.environ.get(name)
+        os.environ[name] = str(caches / name.lower())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for name, value in _saved_environ.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    caches = config.stash.get(_caches_key, None)
+    if caches is not None:
+        shutil.rmtree(caches, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """NLPBATCH_HOME for every test and every process it starts: one model cache for the session,
+    so each tiny model is exported once, and never the user's ~/.cache/nlpbatch."""
     home = tmp_path_factory.mktemp("nlpbatch-home")
+    saved = os.environ.get("NLPBATCH_HOME")
     os.environ["NLPBATCH_HOME"] = str(home)
-    return home
+    yield home
+    if saved is None:
+        os.environ.pop("NLPBATCH_HOME", None)
+    else:
+        os.environ["NLPBATCH_HOME"] = saved
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_engine() -> Iterator[None]:
+    """Each test module starts with an unconfigured engine: no backend, threads or loaded models
+    left over from another module (test_encoder_backends.py leaves backend="torch")."""
+    from worker import engine
+
+    def reset() -> None:
+        with engine._lock:
+            engine._options = None
+            engine._models.clear()
+
+    reset()
+    yield
+    reset()
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,24 @@ def test_a_checkpoint_with_the_task_s_head_is_accepted(
         )
 
 
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_a_language_model_of_the_wrong_kind_exits_2_before_any_work(
+    tiny_t5: Path, tiny_gpt2: Path, tmp_path: Path, command: str
+) -> None:
+    corpus = write_jsonl(tmp_path / "in.jsonl", [{"id": 1, "text": "hello"}])
+    out = tmp_path / "out.jsonl"
+    broker = ["--broker", "redis://127.0.0.1:1/0"] if command == "submit" else []
+    for task, model, says in (
+        ("summarize", tiny_gpt2, "needs a seq2seq model"),
+        ("generate", tiny_t5, "needs a causal language model"),
+    ):
+        argv = [command, str(corpus), "-t", task, "-m", str(model), "-o", str(out), *broker]
+        result = CliRunner().invoke(main, argv, catch_exceptions=False)
+        assert result.exit_code == 2, result.output
+        assert says in result.stderr
+        assert not out.exists()
+
+
 def test_a_direction_a_t5_checkpoint_does_not_know_exits_2_before_any_work(
     tiny_t5: Path, tmp_path: Path
 ) -> None:

@@ -1,4 +1,9 @@
-"""Every encoder task gives the same records on the PyTorch fallback as on ONNX Runtime."""
+"""Every encoder task gives the same records on the PyTorch fallback as on ONNX Runtime.
+
+Each backend is also compared with transformers itself, task by task: the parity tests in
+test_pipelines.py (sentiment, embed), test_sequence_tasks.py and test_token_tasks.py run once
+per backend, so a fault shared by both runtimes cannot hide behind their agreement here.
+"""
 
 from __future__ import annotations
 

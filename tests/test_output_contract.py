@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from nlpbatch import storage
+from nlpbatch.columns import output_fields
 from nlpbatch.errors import OutputError
 from nlpbatch.jobstore import JobStore
 from nlpbatch.outputs import Output, open_output
+from nlpbatch.outputs.dataset import DatasetOutput
 from nlpbatch.outputs.files import LocalOutput, UrlOutput
+from nlpbatch.outputs.records import to_row
 from nlpbatch.outputs.redis_results import RedisOutput
 from nlpbatch.tasks import get_task
 
@@ -33,13 +36,41 @@ class Case:
     kind: type[Output]
     recorded_as: str
     report: str | None
-    #: The parts are gone once merged (files), or they are the results (Redis).
+    #: The parts are gone once merged (files), or they are the results (Redis, datasets).
     parts_merged_away: bool
+    #: `merged()` after the merge: a file or a finished dataset, not results in Redis.
+    merged: bool | None = None
+    #: Records as the store gives them back: Parquet rows carry every column.
+    rows: Callable[[list[dict]], list[dict]] = field(default=lambda records: records)
+
+    def __post_init__(self) -> None:
+        if self.merged is None:
+            self.merged = self.parts_merged_away
 
 
-@pytest.fixture(params=["local path", "file:// URL", "memory:// URL", "redis://"])
+def parquet_rows(records: list[dict]) -> list[dict]:
+    return [to_row(output_fields(EMBED, None), r) for r in records]
+
+
+DATASETS = ["dataset folder", "jsonl dataset folder", "memory:// dataset"]
+
+
+@pytest.fixture(params=["local path", "file:// URL", "memory:// URL", "redis://", *DATASETS])
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
     kind = request.param
+    if kind in DATASETS:
+        folder = {
+            "dataset folder": f"{tmp_path}/out/",
+            "jsonl dataset folder": f"{tmp_path}/out.jsonl/",
+            "memory:// dataset": "memory://contract-dataset/out/",
+        }[kind]
+        output = open_output(folder)
+        assert isinstance(output, DatasetOutput)
+        output.with_task(EMBED)
+        rows = (lambda r: r) if kind == "jsonl dataset folder" else parquet_rows
+        yield Case(output, DatasetOutput, folder, f"{folder}_report.json", False, True, rows)
+        storage.remove_tree("memory://contract-dataset")
+        return
     if kind == "redis://":
         # The broker's Redis, only for this case, so the file cases need no redis-server.
         store = JobStore.from_url(request.getfixturevalue("broker_url"))
@@ -75,8 +106,8 @@ def test_parts_written_in_any_order_are_listed_once_each_with_their_records(case
     assert output.done_parts() == set() and list(output.written_parts()) == []
     write_out_of_order(output)
     assert output.done_parts() == {0, 1, 2}
-    assert dict(output.written_parts()) == CHUNKS
-    assert output.read_part(1) == CHUNKS[1]
+    assert dict(output.written_parts()) == {i: case.rows(r) for i, r in CHUNKS.items()}
+    assert output.read_part(1) == case.rows(CHUNKS[1])
 
 
 def test_merged_parts_read_back_in_chunk_order(case: Case) -> None:
@@ -84,8 +115,8 @@ def test_merged_parts_read_back_in_chunk_order(case: Case) -> None:
     write_out_of_order(output)
     assert not output.merged()
     output.merge(EMBED, len(CHUNKS))
-    assert list(output.read(len(CHUNKS))) == IN_ORDER
-    assert output.merged() is case.parts_merged_away
+    assert list(output.read(len(CHUNKS))) == case.rows(IN_ORDER)
+    assert output.merged() is case.merged
     assert output.done_parts() == (set() if case.parts_merged_away else set(CHUNKS))
 
 
@@ -111,7 +142,7 @@ def test_only_outputs_that_hold_a_whole_file_can_be_written_by_run(case: Case) -
         return
     with output.writer(EMBED) as writer:
         writer.write(IN_ORDER)
-    assert list(output.read(len(CHUNKS))) == IN_ORDER
+    assert list(output.read(1 if output.partitioned else len(CHUNKS))) == case.rows(IN_ORDER)
 
 
 def test_draining_drops_results_kept_apart_and_leaves_a_file_alone(case: Case) -> None:
@@ -123,7 +154,7 @@ def test_draining_drops_results_kept_apart_and_leaves_a_file_alone(case: Case) -
         with pytest.raises(OutputError, match="expired or were already drained"):
             list(output.read(len(CHUNKS)))
     else:
-        assert list(output.read(len(CHUNKS))) == IN_ORDER
+        assert list(output.read(len(CHUNKS))) == case.rows(IN_ORDER)
 
 
 def test_the_manifest_copy_and_the_cancelled_note_go_beside_the_parts_where_there_are_any(
@@ -134,6 +165,15 @@ def test_the_manifest_copy_and_the_cancelled_note_go_beside_the_parts_where_ther
     output.note_cancelled("cancelled\n")
     if isinstance(output, RedisOutput):
         assert output.done_parts() == set()  # nothing written among the results
+        return
+    if isinstance(output, DatasetOutput):
+        # Beside the parts under names that readers of the folder skip.
+        assert storage.is_file(storage.join(output.folder, "_job.json"))
+        is_local = not storage.is_url(output.folder)
+        assert storage.is_file(storage.join(output.folder, "_CANCELLED")) is is_local
+        output.note_cancelled(None)
+        assert not storage.is_file(storage.join(output.folder, "_CANCELLED"))
+        assert output.done_parts() == set()
         return
     assert isinstance(output, LocalOutput | UrlOutput)
     assert storage.is_file(storage.join(output.parts, "job.json"))

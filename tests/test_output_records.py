@@ -86,3 +86,32 @@ def test_a_part_whose_write_fails_leaves_no_file_behind(
         output.write_part(0, [{"id": "a"}])
     assert list(output.parts.iterdir()) == []
     assert output.done_parts() == set()
+
+
+def test_jsonl_writes_embeddings_at_float32_precision_smaller_and_reading_back_the_same_float32(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    import numpy as np
+
+    vectors = np.random.default_rng(0).standard_normal((20, 64)).astype(np.float32)
+    records = [{"id": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]  # as the pipeline gives
+    out = tmp_path / "out.jsonl"
+    with RecordWriter(out, EMBED) as w:
+        w.write(records)
+    float64_digits = "".join(json.dumps(r) + "\n" for r in records)
+    assert out.stat().st_size < 0.75 * len(float64_digits.encode())
+    back = np.array([r["embedding"] for r in read_records(out)], dtype=np.float32)
+    assert np.array_equal(back, vectors)
+    assert [r["id"] for r in read_records(out)] == list(range(20))
+
+
+def test_float32_lists_that_are_not_numbers_are_written_as_they_are(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with RecordWriter(out, EMBED) as w:
+        w.write([{"id": 1, "error": {"type": "X", "message": "m"}}, {"id": 2, "embedding": [0.5, None]}])
+    assert list(read_records(out)) == [
+        {"id": 1, "error": {"type": "X", "message": "m"}},
+        {"id": 2, "embedding": [0.5, None]},
+    ]

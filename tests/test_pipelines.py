@@ -9,19 +9,12 @@ import pytest
 
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
-from tests.helpers import run_texts
+from tests.encoder_models import BACKENDS
+from tests.helpers import SENTIMENT_TEXTS, run_texts
 from worker import engine
 from worker.pipelines.batching import plan_batches
 
-TEXTS = [
-    "i love this movie",
-    "the battery broke after a week , very bad",
-    "it is ok",
-    "what a great film , amazing sound and a fine price . i enjoyed it very much and so did mary",
-    "boring",
-    "",
-    "the screen works",
-]
+TEXTS = SENTIMENT_TEXTS
 
 
 @pytest.fixture(autouse=True)
@@ -29,11 +22,20 @@ def _engine(settings: Settings) -> None:
     engine.configure(settings, threads=1, backend="onnx")
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(settings: Settings, request: pytest.FixtureRequest) -> str:
+    """The test runs on ONNX Runtime and again on the PyTorch fallback."""
+    engine.configure(settings, threads=1, backend=request.param)
+    return str(request.param)
+
+
 run = run_texts
 
 
 @pytest.mark.parametrize("arch", ["tiny_bert", "tiny_distilbert"])
-def test_sentiment_matches_the_transformers_pipeline(arch: str, request: pytest.FixtureRequest) -> None:
+def test_sentiment_matches_the_transformers_pipeline(
+    arch: str, backend: str, request: pytest.FixtureRequest
+) -> None:
     from transformers import pipeline
 
     model = request.getfixturevalue(arch)
@@ -42,10 +44,13 @@ def test_sentiment_matches_the_transformers_pipeline(arch: str, request: pytest.
     assert [r["id"] for r in ours] == list(range(len(TEXTS)))
     assert [r["label"] for r in ours] == [t["label"] for t in theirs]
     np.testing.assert_allclose([r["score"] for r in ours], [t["score"] for t in theirs], atol=1e-4)
+    # The comparison means something only when the model tells the texts apart.
+    assert {r["label"] for r in ours} == {"POSITIVE", "NEGATIVE"}
+    assert np.ptp([r["score"] for r in ours]) > 0.05
 
 
 @pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
-def test_embed_matches_pooled_transformers_features(tiny_bert: Path, pooling: str) -> None:
+def test_embed_matches_pooled_transformers_features(tiny_bert: Path, pooling: str, backend: str) -> None:
     from transformers import pipeline
 
     ours = run("embed", tiny_bert, TEXTS, pooling=pooling, normalize=False, batch_size=2)
@@ -69,9 +74,23 @@ def test_records_come_back_in_input_order_whatever_the_length_sort(tiny_bert: Pa
         np.testing.assert_allclose(record["embedding"], single, atol=1e-5)
 
 
-def test_a_text_longer_than_the_model_limit_is_truncated_not_failed(tiny_bert: Path) -> None:
-    [record] = run("sentiment", tiny_bert, ["good " * 1000])
-    assert record["label"] in {"POSITIVE", "NEGATIVE"}
+@pytest.mark.parametrize("arch", ["tiny_bert", "tiny_distilbert"])
+def test_a_text_longer_than_the_model_limit_is_truncated_not_failed(
+    arch: str, backend: str, request: pytest.FixtureRequest
+) -> None:
+    from transformers import pipeline
+
+    model = request.getfixturevalue(arch)
+    # 128 positions: [CLS], 126 words, [SEP]. What lies past them cannot change the result;
+    # what lies within them does.
+    head, tail, other = "good " * 126, "bad boring awful " * 300, "terrible " * 126
+    records = run("sentiment", model, [head + tail, head, other + tail])
+    assert "error" not in records[0]
+    assert records[0] == {**records[1], "id": 0}
+    assert abs(records[0]["score"] - records[2]["score"]) > 1e-3 or records[0]["label"] != records[2]["label"]
+    [theirs] = pipeline("text-classification", model=str(model), device="cpu")([head + tail], truncation=True)
+    assert records[0]["label"] == theirs["label"]
+    assert abs(records[0]["score"] - theirs["score"]) < 1e-4
 
 
 def test_documents_with_missing_or_non_text_fields_get_error_records(tiny_bert: Path) -> None:

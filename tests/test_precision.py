@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from nlpbatch.settings import Settings
 from producer.cli import main
+from tests.helpers import run_texts
 from tests.test_engine import mixed_texts
 from worker import engine
 from worker.gate import run_gate
@@ -75,8 +76,13 @@ def test_the_gate_falls_back_when_the_int8_classifier_disagrees_on_labels(
         out = real(feeds)
         return {**out, "logits": out["logits"][:, ::-1]}  # every label swapped
 
+    # The 20 texts the model decides most clearly, so that only the flip, never int8 rounding
+    # of a near-tie, changes a label.
+    texts = mixed_texts(60, seed=6)
+    fp32 = run_texts("sentiment", tiny_bert, texts)
+    clearest = sorted(range(len(texts)), key=lambda i: -fp32[i]["score"])[:20]
+    docs = [{"id": n, "text": texts[i]} for n, i in enumerate(clearest)]
     monkeypatch.setattr(int8, "run", flipped)
-    docs = [{"id": i, "text": t} for i, t in enumerate(mixed_texts(20, seed=6))]
     result = run_gate("sentiment", str(tiny_bert), {}, docs, requested="auto")
     assert result.precision == "fp32" and not result.passed
     assert result.metric == "label_agreement" and result.value == 0.0 and result.threshold == 0.99

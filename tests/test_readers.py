@@ -98,16 +98,6 @@ def test_a_missing_text_column_is_reported_with_the_columns_that_exist(tmp_path:
     check_fields(expand_inputs([str(f)]), FieldMap(text_field="body"), ["text"])
 
 
-def test_reading_is_a_stream_not_a_whole_file_load(tmp_path: Path) -> None:
-    f = tmp_path / "big.txt"
-    with f.open("w") as fh:
-        for i in range(50_000):
-            fh.write(f"document {i}\n")
-    docs = iter_documents(expand_inputs([str(f)]), FIELDS)
-    first = next(chunked(docs, 10))
-    assert [d["text"] for d in first] == [f"document {i}" for i in range(10)]
-
-
 def test_chunking_is_deterministic_and_keeps_every_document() -> None:
     docs = [{"id": i} for i in range(10)]
     chunks = list(chunked(docs, 4))

@@ -64,6 +64,18 @@ def test_a_cancel_during_queuing_is_not_undone_when_the_last_chunk_is_queued(bro
     assert status is not None and status.state is JobState.CANCELLED and status.chunks_total == 3
 
 
+def test_a_job_failed_by_a_refused_chunk_during_queuing_stays_failed_when_the_last_is_queued(
+    broker_url: str,
+) -> None:
+    store = JobStore.from_url(broker_url)
+    store.create("j2", {"output": "/tmp/x.jsonl"})
+    store.set_state("j2", JobState.FAILED, "a worker refused chunk 0")
+    store.set_total("j2", 3)
+    status = store.status("j2")
+    assert status is not None and status.state is JobState.FAILED and status.chunks_total == 3
+    assert status.reason == "a worker refused chunk 0"
+
+
 def test_remote_code_in_a_model_folder_is_never_run(tiny_bert: Path, tmp_path: Path) -> None:
     from worker.models.loader import load_model
     from worker.pipelines import pipeline_class
@@ -79,19 +91,19 @@ def test_remote_code_in_a_model_folder_is_never_run(tiny_bert: Path, tmp_path: P
         data = json.loads((model / name).read_text())
         data["auto_map"] = auto_map
         (model / name).write_text(json.dumps(data))
-    try:
-        load_model(
-            pipeline_class("sentiment").head,
-            str(model),
-            task="sentiment",
-            precision="fp32",
-            cache=tmp_path / "c",
-            threads=1,
-            backend="torch",
-        )
-    except Exception:
-        pass  # refusing to load is fine too; running the code is not
+    # The model loads as the plain architecture its config names; auto_map is ignored.
+    loaded = load_model(
+        pipeline_class("sentiment").head,
+        str(model),
+        task="sentiment",
+        precision="fp32",
+        cache=tmp_path / "c",
+        threads=1,
+        backend="torch",
+    )
     assert not marker.exists()
+    assert loaded.runtime.backend == "torch" and type(loaded.config).__name__ == "BertConfig"
+    assert type(loaded.tokenizer).__name__ == "BertTokenizerFast"
 
 
 def test_a_broken_csv_quote_costs_one_line_and_quoted_newlines_still_work() -> None:

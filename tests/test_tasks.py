@@ -96,3 +96,19 @@ def test_the_task_specs_import_without_torch_onnxruntime_or_transformers() -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_misspelt_task_name_is_answered_with_the_closest_task() -> None:
+    with pytest.raises(UnknownTask, match=r"valid tasks: .*; did you mean 'sentiment'\?$"):
+        get_task("sentimant")
+    with pytest.raises(UnknownTask) as caught:
+        get_task("xyzzy")
+    assert "did you mean" not in str(caught.value)
+
+
+def test_a_misspelt_parameter_is_answered_with_the_closest_parameter() -> None:
+    with pytest.raises(InvalidParameter, match=r"valid: .*; did you mean 'pooling'\?$"):
+        get_task("embed").validate_params({"poolin": "mean"})
+    with pytest.raises(InvalidParameter) as caught:
+        get_task("embed").validate_params({"colour": "red"})
+    assert "did you mean" not in str(caught.value)

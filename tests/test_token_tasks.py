@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nlpbatch.settings import Settings
-from tests.encoder_models import assert_same
+from tests.encoder_models import BACKENDS, assert_same
 from tests.helpers import run_fields
 from worker import engine
 
@@ -24,9 +24,10 @@ TEXTS = [
 LONG = " ".join(["john lives in london and mary works for apple in paris ."] * 30)
 
 
-@pytest.fixture(autouse=True)
-def _engine(settings: Settings) -> None:
-    engine.configure(settings, threads=1, backend="onnx")
+@pytest.fixture(autouse=True, params=BACKENDS)
+def _engine(settings: Settings, request: pytest.FixtureRequest) -> None:
+    """Every test here runs on ONNX Runtime and again on the PyTorch fallback."""
+    engine.configure(settings, threads=1, backend=request.param)
 
 
 run = run_fields

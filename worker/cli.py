@@ -1,4 +1,4 @@
-"""The worker side's commands, `nlpbatch worker` and `nlpbatch models export`.
+"""The worker side's commands: `nlpbatch worker` and `nlpbatch models export|list|rm`.
 
 They are added to the `nlpbatch` group through the `nlpbatch.commands` entry points in
 pyproject.toml (see `producer.cli`), so the producer never imports worker modules.
@@ -10,7 +10,7 @@ import click
 
 from nlpbatch import defaults
 from nlpbatch.settings import redact_url
-from producer.cli.helpers import broker_option, handle_errors, settings_for
+from producer.cli.helpers import backend_option, broker_option, handle_errors, settings_for
 
 
 @click.command()
@@ -19,8 +19,10 @@ from producer.cli.helpers import broker_option, handle_errors, settings_for
 @click.option(
     "--threads", type=int, default=None, help="Model threads per process [default: cores / concurrency]."
 )
-@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
-@click.option("--loglevel", default="INFO", show_default=True)
+@backend_option
+@click.option(
+    "--loglevel", default="INFO", show_default=True, help="Celery's log level (DEBUG, INFO, WARNING)."
+)
 @click.option("--name", default=None, help="Celery node name [default: nlpbatch-PID@host].")
 @click.option(
     "--metrics-port",
@@ -69,8 +71,14 @@ def models() -> None:
 
 @models.command("export")
 @click.argument("model")
-@click.option("--task", "-t", required=True)
-@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "int8"]))
+@click.option("--task", "-t", required=True, help="Task name or alias (see `nlpbatch tasks`).")
+@click.option(
+    "--precision",
+    default="fp32",
+    show_default=True,
+    type=click.Choice(["fp32", "int8"]),
+    help="int8 also exports fp32, which it is quantized from.",
+)
 @click.pass_context
 @handle_errors
 def export(ctx: click.Context, model: str, task: str, precision: str) -> None:
@@ -84,3 +92,52 @@ def export(ctx: click.Context, model: str, task: str, precision: str) -> None:
         click.echo(f"{spec.name} uses only the tokenizer: nothing to export")
         return
     click.echo(str(folder))
+
+
+@models.command("list")
+@click.pass_context
+def list_models(ctx: click.Context) -> None:
+    """List the cached exports: model, task, precision, size and folder."""
+    from worker.models.cache import cached_exports
+
+    cache = settings_for(ctx).onnx_dir
+    exports = cached_exports(cache)
+    if not exports:
+        click.echo(f"no exports in {cache}")
+        return
+    rows = [("MODEL", "TASK", "PRECISION", "SIZE", "FOLDER")]
+    rows += [(e.model, e.task, e.precision, _size(e.size), str(e.folder)) for e in exports]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4])
+
+
+def _size(size: float) -> str:
+    """Bytes as B, KB, MB or GB (powers of 1024), as `ls -h` shows them."""
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+@models.command("rm")
+@click.argument("model", required=False)
+@click.option("--all", "remove_all", is_flag=True, help="Remove every cached export.")
+@click.pass_context
+@handle_errors
+def remove(ctx: click.Context, model: str | None, remove_all: bool) -> None:
+    """Remove MODEL's cached exports (every task and precision), or --all of them."""
+    from worker.models.cache import cached_exports, remove_exports
+
+    if (model is None) == (not remove_all):
+        raise click.UsageError("name a MODEL or give --all (not both)")
+    cache = settings_for(ctx).onnx_dir
+    exports = cached_exports(cache)
+    chosen = exports if remove_all else [e for e in exports if model is not None and e.matches(model)]
+    if model is not None and not chosen:
+        known = ", ".join(sorted({e.model for e in exports})) or "none"
+        raise click.UsageError(f"no cached export of {model!r}; cached: {known}")
+    remove_exports(cache, chosen)
+    for export in chosen:
+        click.echo(f"removed {export.model} {export.task} {export.precision} ({export.folder})")

@@ -83,3 +83,5 @@ class Comparison:
     metric: str
     compare: Callable[[list[Record], list[Record]], float]
     threshold: float
+    #: "share", "mean" or "pooled": which interval the gate gives it (see worker.gate_stats).
+    kind: str = "share"

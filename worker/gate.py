@@ -3,19 +3,25 @@
 Each pipeline class names its comparison (see worker.comparisons): label agreement for
 classifiers, cosine for embeddings, span agreement for NER and QA. The documents are
 tokenized once and the same features go through both models. A task with no comparison
-never runs in int8: there is nothing to tell whether int8 is good enough.
+never runs in int8: there is nothing to tell whether int8 is good enough. The gate reads
+more of the job's documents while its confidence interval still holds the threshold (see
+worker.gate_stats).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from nlpbatch.schema import Doc
+from nlpbatch import defaults
+from nlpbatch.schema import Doc, Record
 from nlpbatch.tasks import get_task
 from worker import engine
+from worker.gate_stats import confident_agreement, read_until_settled
 from worker.pipelines import pipeline_class
 from worker.pipelines.base import BatchStats
 
@@ -35,11 +41,20 @@ class GateResult:
     docs: int
     seconds: float
     reason: str = ""
+    #: The 95% interval of `value` and how it was computed (wilson, normal; "" for none).
+    low: float | None = None
+    high: float | None = None
+    interval: str = ""
+    #: False when the interval still held the threshold after the most documents the gate reads.
+    settled: bool | None = None
+    #: Label tasks: agreement on the documents fp32 scored above 0.8, and their number.
+    confident: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        if self.value is not None:
-            out["value"] = round(self.value, 6)
+        for name in ("value", "low", "high"):
+            if out[name] is not None:
+                out[name] = round(out[name], 6)
         return out
 
 
@@ -47,15 +62,19 @@ def run_gate(
     task: str,
     model: str,
     params: dict[str, Any],
-    docs: list[Doc],
+    docs: Iterable[Doc],
     *,
     requested: str,
     threshold: float | None = None,
+    first_docs: int = defaults.GATE_DOCS,
+    max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> GateResult:
     """Compare fp32 and int8 on `docs`; the precision to use is in the result.
 
     `requested` is "int8" (fall back to fp32, with a warning, if the gate fails) or "auto"
-    (pick int8 only if the gate passes).
+    (pick int8 only if the gate passes). The gate reads `first_docs` documents, then more,
+    `first_docs` at a time, while the interval of its agreement holds the threshold, up to
+    `max_docs`; it passes when the agreement is at least the threshold.
     """
     spec = get_task(task)
     name = spec.name
@@ -70,7 +89,9 @@ def run_gate(
             log.warning("%s: running in fp32", reason)
         return GateResult(requested, "fp32", False, "", None, threshold or 0.0, 0, 0.0, reason)
     limit = comparison.threshold if threshold is None else threshold
-    if not docs:
+    stream = iter(docs)
+    head_doc = next(stream, None)
+    if head_doc is None:
         reason = "no documents to compare"
         if requested == "int8":
             log.warning("int8 accuracy gate: %s; running in fp32", reason)
@@ -79,8 +100,24 @@ def run_gate(
     int8 = cls(engine.get_model(name, model, "int8", params), dict(params))
     # The gate's work is not the job's: keep it out of the job's counters.
     fp32.stats, int8.stats = BatchStats(), BatchStats()
-    encoded = fp32.encode_chunk(docs)  # tokenized once, run twice
-    value = comparison.compare(fp32.run_encoded(docs, encoded), int8.run_encoded(docs, encoded))
+    pairs: list[tuple[Record, Record]] = []
+
+    def measure(batch: list[Doc]) -> list[float]:
+        encoded = fp32.encode_chunk(batch)  # tokenized once, run twice
+        both = zip(fp32.run_encoded(batch, encoded), int8.run_encoded(batch, encoded), strict=True)
+        new = [(a, b) for a, b in both if "error" not in a and "error" not in b]
+        pairs.extend(new)
+        return [comparison.compare([a], [b]) for a, b in new] if comparison.kind != "pooled" else []
+
+    found, read = read_until_settled(
+        itertools.chain([head_doc], stream),
+        measure,
+        kind=comparison.kind,
+        threshold=limit,
+        first=first_docs,
+        max_docs=max(max_docs, first_docs),
+    )
+    value = found.value if found else comparison.compare([a for a, _ in pairs], [b for _, b in pairs])
     passed = value >= limit
     chosen = "int8" if passed else "fp32"
     reason = "" if passed else f"{comparison.metric} {value:.6f} is below {limit}"
@@ -88,4 +125,28 @@ def run_gate(
         log.warning("int8 accuracy gate failed (%s): running in fp32", reason)
     engine.unload_model(name, model, "fp32" if passed else "int8", params)
     seconds = time.perf_counter() - started
-    return GateResult(requested, chosen, passed, comparison.metric, value, limit, len(docs), seconds, reason)
+    confident = None
+    if comparison.metric == "label_agreement":
+        values = [comparison.compare([a], [b]) for a, b in pairs]
+        confident = confident_agreement(values, [_top_score(a) for a, _ in pairs])
+    return GateResult(
+        requested,
+        chosen,
+        passed,
+        comparison.metric,
+        value,
+        limit,
+        read,
+        seconds,
+        reason,
+        low=found.low if found else None,
+        high=found.high if found else None,
+        interval=found.method if found else "",
+        settled=None if found is None else not found.straddles(limit),
+        confident=confident,
+    )
+
+
+def _top_score(record: Record) -> float:
+    """fp32's confidence in its label: `score` for classifiers, the first of `scores` for zero-shot."""
+    return float(record["score"] if "score" in record else record["scores"][0])

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nlpbatch.errors import RuntimeFault
 from nlpbatch.modelref import resolve
+from nlpbatch.retry import retry_delay
 from nlpbatch.schema import ChunkMessage, Record
 from nlpbatch.settings import Settings
 from worker import engine
@@ -53,9 +57,28 @@ def load(task: str, model: str, precision: str, params: dict[str, Any]) -> Runti
     return RuntimeInfo(runtime.backend, runtime.precision, threads)
 
 
+log = logging.getLogger("nlpbatch.run")
+
+#: Tries of a chunk whose model runtime fails whatever the input, as a worker retries it.
+RUNTIME_TRIES = 8
+
+
 def run_chunk(msg: ChunkMessage) -> list[Record]:
-    """One record per document of the chunk, in its order: what a worker would return."""
-    return engine.run_chunk(msg)
+    """One record per document of the chunk, in its order: what a worker would return.
+
+    A runtime fault (out of memory, a session or device error) is tried again with backoff,
+    as a worker retries its chunk, rather than ending the run or recording the documents.
+    """
+    for attempt in range(RUNTIME_TRIES):
+        try:
+            return engine.run_chunk(msg)
+        except RuntimeFault as exc:
+            if attempt + 1 == RUNTIME_TRIES:
+                raise
+            pause = retry_delay(attempt, maximum=30)
+            log.warning("chunk %d: %s; trying again in %d s", msg.index, exc, pause)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
 
 
 def stats() -> BatchStats:

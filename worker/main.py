@@ -71,6 +71,11 @@ def run_worker(
         concurrency,
         threads,
     )
+    if not settings.output_roots or not settings.model_roots:
+        log.warning(
+            "NLPBATCH_OUTPUT_ROOTS or NLPBATCH_MODEL_ROOTS is not set: any chunk message may name "
+            "an output or a model folder anywhere this user can write or read"
+        )
     pool = "solo" if concurrency == 1 and settings.pool == "solo" else "prefork"
     app.worker_main(
         [

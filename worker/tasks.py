@@ -31,9 +31,11 @@ from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.outputs import open_output
 from nlpbatch.report import peak_rss_mb
 from nlpbatch.retry import patiently, retry_delay
+from nlpbatch.roots import refusal
 from nlpbatch.schema import ChunkMessage, Record, error_record
 from nlpbatch.settings import Settings
 from worker import engine, metrics
+from worker.hold import hold_message
 
 log = logging.getLogger("nlpbatch.worker")
 T = TypeVar("T")
@@ -54,16 +56,21 @@ def with_redis(call: Callable[[], T], what: str, patience: float = REDIS_PATIENC
     return patiently(call, what=what, patience=patience)
 
 
-def check_message(msg: ChunkMessage) -> None:
-    """MessageError unless the output is `redis://`, or an absolute path or URL with a known extension.
+def check_message(msg: ChunkMessage, settings: Settings | None = None) -> None:
+    """MessageError unless the output is `redis://`, or an absolute path or URL with a known extension,
+    and both output and model lie inside the settings' roots (NLPBATCH_OUTPUT_ROOTS, _MODEL_ROOTS).
 
     The producer checks the output before queuing; this stops a forged or corrupted message
-    from making the worker write anywhere else.
+    from making the worker write anywhere else, or load a model from anywhere else.
     """
     try:
         open_output(msg.output).check_safe()
     except OutputError as exc:
         raise MessageError(str(exc)) from None
+    if settings is not None:
+        reason = refusal(msg.output, msg.model, settings.output_roots, settings.model_roots)
+        if reason is not None:
+            raise MessageError(reason)
 
 
 def run_records(msg: ChunkMessage) -> list[Record]:
@@ -80,7 +87,9 @@ def run_records(msg: ChunkMessage) -> list[Record]:
         return [error_record(doc.get("id"), error_info(exc)) for doc in msg.docs]
 
 
-def handle_chunk(message: Any, store: JobStore, patience: float = REDIS_PATIENCE) -> dict[str, Any]:
+def handle_chunk(
+    message: Any, store: JobStore, patience: float = REDIS_PATIENCE, settings: Settings | None = None
+) -> dict[str, Any]:
     """Process one chunk message end to end; returns a small summary.
 
     The chunk's records are written to its part file before the chunk is counted, so a
@@ -91,7 +100,7 @@ def handle_chunk(message: Any, store: JobStore, patience: float = REDIS_PATIENCE
     """
     try:
         msg = ChunkMessage.decode(message)
-        check_message(msg)
+        check_message(msg, settings)
     except MessageError as exc:
         log.error("dropping chunk message: %s", exc)
         metrics.count_error(exc, "chunk")
@@ -212,8 +221,10 @@ def register(app: Celery, settings: Settings) -> None:
         reject_on_worker_lost=True,
     )
     def process_chunk(self: Task, message: dict[str, Any]) -> dict[str, Any]:
+        tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
         try:
-            return handle_chunk(message, get_store(), settings.redis_patience)
+            with hold_message(get_store().r, tag, settings.visibility_timeout):
+                return handle_chunk(message, get_store(), settings.redis_patience, settings)
         except Exception as exc:
             # Anything but a permanent error (which handle_chunk turns into error records) is
             # retried: a failed task would be acknowledged and its chunk lost from the job.

@@ -13,12 +13,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from nlpbatch.outputs.base import Output, RedisFactory
+from nlpbatch.outputs.dataset import DatasetOutput
 from nlpbatch.outputs.files import LocalOutput, UrlOutput
 from nlpbatch.outputs.redis_results import RedisOutput
 
 # The first store that claims an output string holds it; anything no store claims is a
-# local path. Redis comes before URLs, since `redis://` is a URL too.
-STORES: tuple[type[Output], ...] = (RedisOutput, UrlOutput)
+# local path. Redis comes first, since `redis://` is a URL and ends in a slash too; a
+# dataset folder (a trailing slash) comes before URLs, since it may be one.
+STORES: tuple[type[Output], ...] = (RedisOutput, DatasetOutput, UrlOutput)
 
 __all__ = ["Output", "open_output"]
 

@@ -31,6 +31,8 @@ class Output(ABC):
     runnable = True
     #: The results wait in the broker's Redis for `nlpbatch results` to write them to a file.
     drainable = False
+    #: The output is a folder of parts, which `nlpbatch results` can write out as one file.
+    partitioned = False
 
     def __init__(
         self, target: str | Path, *, job_id: str | None = None, redis: RedisFactory | None = None
@@ -71,14 +73,32 @@ class Output(ABC):
     def read_part(self, index: int) -> list[Record]:
         """One written chunk's records."""
 
+    def check_complete(self, n_chunks: int, doing: str) -> None:
+        """OutputError naming what is missing unless parts 0..n_chunks-1 are all written."""
+        missing = sorted(set(range(n_chunks)) - self.done_parts())
+        if missing:
+            raise OutputError(
+                f"cannot {doing} {self.target}: {len(missing)} chunk(s) missing, first {missing[0]}"
+            )
+
     def written_parts(self) -> Iterator[tuple[int, list[Record]]]:
         """(chunk index, its records) of every chunk written, by index."""
         for index in sorted(self.done_parts()):
             yield index, self.read_part(index)
 
     @abstractmethod
-    def merge(self, spec: TaskSpec, n_chunks: int, *, keep_parts: bool = False) -> None:
-        """Put parts 0..n_chunks-1 together in order as the job's output; every part must exist."""
+    def merge(
+        self,
+        spec: TaskSpec,
+        n_chunks: int,
+        *,
+        keep_parts: bool = False,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """Put parts 0..n_chunks-1 together in order as the job's output; every part must exist.
+
+        `params`, the job's, choose the output's columns (see nlpbatch.columns).
+        """
 
     @abstractmethod
     def read(self, n_chunks: int) -> Iterator[Record]:
@@ -105,6 +125,6 @@ class Output(ABC):
         """Drop results kept for reading later, once they are written elsewhere."""
         return None  # nothing is kept apart from the output itself
 
-    def writer(self, spec: TaskSpec) -> RecordWriter:
+    def writer(self, spec: TaskSpec, params: dict[str, Any] | None = None) -> RecordWriter:
         """A writer of the whole output, for `run`; OutputError where the store cannot hold one."""
         raise OutputError(f"{self.target} cannot be written in one go")

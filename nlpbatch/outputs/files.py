@@ -12,6 +12,7 @@ import os
 from abc import abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from nlpbatch import storage
 from nlpbatch.errors import OutputError
@@ -53,13 +54,16 @@ class FileOutput(Output):
     def read_part(self, index: int) -> list[Record]:
         return list(read_records(self.part_location(index)))
 
-    def merge(self, spec: TaskSpec, n_chunks: int, *, keep_parts: bool = False) -> None:
-        missing = sorted(set(range(n_chunks)) - self.done_parts())
-        if missing:
-            raise OutputError(
-                f"cannot merge {self.target}: {len(missing)} chunk(s) missing, first {missing[0]}"
-            )
-        with self.writer(spec) as writer:
+    def merge(
+        self,
+        spec: TaskSpec,
+        n_chunks: int,
+        *,
+        keep_parts: bool = False,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        self.check_complete(n_chunks, "merge")
+        with self.writer(spec, params) as writer:
             for index in range(n_chunks):
                 writer.write(read_records(self.part_location(index)))
         if not keep_parts:
@@ -78,8 +82,8 @@ class FileOutput(Output):
     def merged(self) -> bool:
         return storage.is_file(self.target) and not storage.is_dir(self.parts)
 
-    def writer(self, spec: TaskSpec) -> RecordWriter:
-        return RecordWriter(self.target, spec)
+    def writer(self, spec: TaskSpec, params: dict[str, Any] | None = None) -> RecordWriter:
+        return RecordWriter(self.target, spec, params=params)
 
 
 class LocalOutput(FileOutput):

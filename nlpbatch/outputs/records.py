@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from nlpbatch import storage
+from nlpbatch.columns import output_fields
 from nlpbatch.errors import OutputError
 from nlpbatch.schema import Record
 from nlpbatch.tasks import TaskSpec
@@ -45,13 +47,37 @@ def dumps(record: Record) -> str:
     return json.dumps(record, ensure_ascii=False, default=_json_default)
 
 
+def _float32_lists(spec: TaskSpec, record: Record) -> Record:
+    """The record with its float32 lists (embeddings, as in Parquet) written at float32 precision.
+
+    The values are float32 computed and carried as Python floats, which JSON writes with the
+    17 digits of a float64; the shortest decimal that reads back as the same float32 is about
+    half as long. numpy's str of a float32 is that shortest round-trip form.
+    """
+    lists = [
+        n for n, kind in spec.output_fields.items() if kind == "float_list" and record.get(n) is not None
+    ]
+    if not lists:
+        return record
+    import numpy as np
+
+    out = dict(record)
+    for name in lists:
+        values = np.asarray(record[name])
+        if values.ndim == 1 and values.dtype.kind in "fiu":  # else (a None inside, ...) as it is
+            out[name] = [float(text) for text in values.astype(np.float32).astype(str)]
+    return out
+
+
 def jsonl_bytes(records: Iterable[Record]) -> bytes:
     """Records as the UTF-8 bytes of a JSONL file."""
     return "".join(dumps(r) + "\n" for r in records).encode("utf-8")
 
 
-def arrow_schema(spec: TaskSpec, kept: dict[str, Any] | None = None) -> Any:
-    """The Parquet schema of a task's records: id, kept input fields, the task's fields, error."""
+def arrow_schema(
+    spec: TaskSpec, params: dict[str, Any] | None = None, kept: dict[str, Any] | None = None
+) -> Any:
+    """The Parquet schema of a job's records: id, kept input fields, the task's fields, error."""
     import pyarrow as pa
 
     types = {
@@ -66,7 +92,7 @@ def arrow_schema(spec: TaskSpec, kept: dict[str, Any] | None = None) -> Any:
     error = pa.struct([("type", pa.string()), ("message", pa.string())])
     fields = [pa.field("id", pa.string())]
     fields += [pa.field(n, pa.string() if t == JSON_TYPE else t) for n, t in (kept or {}).items()]
-    fields += [pa.field(name, types[kind]) for name, kind in spec.output_fields.items()]
+    fields += [pa.field(name, types[kind]) for name, kind in output_fields(spec, params).items()]
     fields.append(pa.field("error", error))
     return pa.schema(fields)
 
@@ -96,12 +122,13 @@ def kept_types(spec: TaskSpec, rows: list[Record]) -> dict[str, Any]:
 JSON_TYPE = "json"
 
 
-def _to_row(spec: TaskSpec, record: Record, kept: dict[str, Any] | None = None) -> Record:
+def to_row(fields: dict[str, str], record: Record, kept: dict[str, Any] | None = None) -> Record:
+    """A record as a Parquet row of these output `fields` (see nlpbatch.columns) and kept fields."""
     row: Record = {"id": None if record.get("id") is None else str(record["id"])}
     for name, kind in (kept or {}).items():
         value = record.get(name)
         row[name] = dumps(value) if kind == JSON_TYPE and value is not None else value
-    for name, kind in spec.output_fields.items():
+    for name, kind in fields.items():
         value = record.get(name)
         if kind == "json" and value is not None:
             value = dumps(value)
@@ -112,23 +139,46 @@ def _to_row(spec: TaskSpec, record: Record, kept: dict[str, Any] | None = None) 
     return row
 
 
+def _create_temporary(folder: Path, name: str) -> Path:
+    """A new empty file `.<name>.<random>.tmp` in `folder`, with the mode the umask gives.
+
+    Not `tempfile.mkstemp`: it creates files 0600 whatever the umask, and the file is renamed
+    into place as the output, which others (a group, a web server) are meant to read.
+    """
+    while True:
+        tmp = folder / f".{name}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+
+
 class RecordWriter:
     """Writes records to a temporary file and renames it over `path` on a clean close."""
 
-    def __init__(self, path: str | Path, spec: TaskSpec, *, row_group: int = 4096) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        spec: TaskSpec,
+        *,
+        row_group: int = 4096,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """`params`, the job's, choose the Parquet columns (see output_fields)."""
         # A URL is written to a local temporary file, then uploaded whole on close.
         self.target: str | None = str(path) if storage.is_url(path) else None
         self.path = Path(storage.name_of(path)) if self.target else Path(path)
         self.spec = spec
+        self._fields = output_fields(spec, params)
         self.format = output_format(self.path)
         self.count = 0
         self._row_group = row_group
+        self._params = params
         folder = None if self.target else self.path.parent
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = _create_temporary(folder or Path(tempfile.gettempdir()), self.path.name)
         self._fh: Any = None
         self._pq: Any = None
         if self.format == "jsonl":
@@ -142,7 +192,7 @@ class RecordWriter:
         for record in records:
             self.count += 1
             if self._fh is not None:
-                self._fh.write(dumps(record) + "\n")
+                self._fh.write(dumps(_float32_lists(self.spec, record)) + "\n")
             else:
                 self._raw.append(record)
                 if len(self._raw) >= self._row_group:
@@ -155,10 +205,10 @@ class RecordWriter:
             import pyarrow.parquet as pq
 
             self._kept = kept_types(self.spec, self._raw)
-            self._schema = arrow_schema(self.spec, self._kept)
+            self._schema = arrow_schema(self.spec, self._params, self._kept)
             self._pq = pq.ParquetWriter(str(self._tmp), self._schema)
         if self._raw:
-            rows = [_to_row(self.spec, r, self._kept) for r in self._raw]
+            rows = [to_row(self._fields, r, self._kept) for r in self._raw]
             try:
                 table = pa.Table.from_pylist(rows, schema=self._schema)
             except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -189,11 +239,15 @@ class RecordWriter:
 
     def abort(self) -> None:
         """Drop the temporary file; the target is left as it was."""
-        if self._fh is not None:
-            self._fh.close()
-        elif self._pq is not None:
-            self._pq.close()
-        self._tmp.unlink(missing_ok=True)
+        try:
+            if self._fh is not None:
+                self._fh.close()
+            elif self._pq is not None:
+                self._pq.close()
+        except OSError:
+            pass  # the disk that failed the write may fail the close too; the file goes anyway
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> RecordWriter:
         return self
@@ -201,10 +255,15 @@ class RecordWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if exc_type is None:
-            self.close()
-        else:
+        if exc_type is not None:
             self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:
+            # A full disk can fail the last flush or fsync: leave no half-written temporary.
+            self.abort()
+            raise
 
 
 def read_records(path: str | Path) -> Iterator[Record]:

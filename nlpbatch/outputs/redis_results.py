@@ -134,7 +134,14 @@ class RedisOutput(Output):
         for index in sorted(chunks):
             yield index, _records(chunks[index])
 
-    def merge(self, spec: TaskSpec, n_chunks: int, *, keep_parts: bool = False) -> None:
+    def merge(
+        self,
+        spec: TaskSpec,
+        n_chunks: int,
+        *,
+        keep_parts: bool = False,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         """Nothing to do: the chunks are read in order straight from the hash."""
 
     def read(self, n_chunks: int) -> Iterator[Record]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from nlpbatch.errors import UnknownTask
 from nlpbatch.tasks.classification import SENTIMENT, ZERO_SHOT
 from nlpbatch.tasks.generation import GENERATE, SUMMARIZE, TRANSLATE
-from nlpbatch.tasks.params import COMMON_PARAMS, Param
+from nlpbatch.tasks.params import COMMON_PARAMS, Param, did_you_mean
 from nlpbatch.tasks.qa import QA
 from nlpbatch.tasks.spec import GenerationSpec, TaskSpec
 from nlpbatch.tasks.tokens import FILL_MASK, NER, TOKENIZE
@@ -42,5 +42,7 @@ def get_task(name: str) -> TaskSpec:
     canonical = ALIASES.get(name, name)
     if canonical not in TASKS:
         names = sorted(TASKS) + sorted(f"{a} (= {t})" for a, t in ALIASES.items())
-        raise UnknownTask(f"unknown task {name!r}; valid tasks: {', '.join(names)}")
+        raise UnknownTask(
+            f"unknown task {name!r}; valid tasks: {', '.join(names)}{did_you_mean(name, [*TASKS, *ALIASES])}"
+        )
     return TASKS[canonical]

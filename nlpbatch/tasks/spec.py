@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nlpbatch.errors import InvalidParameter
-from nlpbatch.tasks.params import COMMON_PARAMS, Param
+from nlpbatch.tasks.params import COMMON_PARAMS, Param, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,9 @@ class TaskSpec:
         unknown = sorted(set(raw) - set(known))
         if unknown:
             valid = ", ".join(sorted(known)) or "none"
+            hints = "".join(did_you_mean(name, known) for name in unknown)
             raise InvalidParameter(
-                f"unknown parameter(s) {', '.join(unknown)} for task {self.name!r}; valid: {valid}"
+                f"unknown parameter(s) {', '.join(unknown)} for task {self.name!r}; valid: {valid}{hints}"
             )
         out = {name: p.default for name, p in known.items()}
         for name, value in raw.items():

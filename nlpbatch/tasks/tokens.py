@@ -27,7 +27,7 @@ NER = TaskSpec(
 
 FILL_MASK = TaskSpec(
     name="fill-mask",
-    description="Fill the model's mask token (one per text) with the most likely words.",
+    description="Fill each of the model's mask tokens in a text with the most likely words.",
     aliases=("fill_mask",),
     input_fields=("text",),
     params={

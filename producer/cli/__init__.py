@@ -53,6 +53,7 @@ class NlpbatchGroup(click.Group):
 
 
 @click.group(cls=NlpbatchGroup)
+@click.version_option(package_name="nlpbatch", message="nlpbatch %(version)s")
 @click.option("--home", default=None, help="Cache and job folder [env NLPBATCH_HOME].")
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.option(

@@ -76,6 +76,17 @@ def broker_option(fn: F) -> F:
     )(fn)
 
 
+def backend_option(fn: F) -> F:
+    """The `--backend` option of `run` and `worker`."""
+    return click.option(
+        "--backend",
+        type=click.Choice(["auto", "onnx", "torch"]),
+        default="auto",
+        show_default=True,
+        help="Model runtime: auto picks ONNX Runtime on CPU and PyTorch on a GPU.",
+    )(fn)
+
+
 def max_in_flight_option(fn: F) -> F:
     """The `--max-in-flight` option of the commands that queue chunks."""
     return click.option(
@@ -92,11 +103,27 @@ def job_options(fn: F) -> F:
         click.argument("inputs", nargs=-1, required=True),
         click.option("--task", "-t", required=True, help="Task name or alias (see `nlpbatch tasks`)."),
         click.option("--model", "-m", default=None, help="Local folder or hub id [default: the task's]."),
-        click.option("--output", "-o", required=True, help="Output file: .jsonl or .parquet."),
+        click.option(
+            "--output",
+            "-o",
+            required=True,
+            help="Output file: .jsonl or .parquet; a folder (DIR/) writes one Parquet file per chunk.",
+        ),
+        click.option(
+            "--output-format",
+            default=None,
+            type=click.Choice(["parquet-dataset", "jsonl-dataset"]),
+            help="Write the output as a folder of one file per chunk plus _nlpbatch.json.",
+        ),
         click.option(
             "--text-field", default="text", show_default=True, help="Input column holding the text."
         ),
-        click.option("--id-field", default="id", show_default=True, help="Input column holding the id."),
+        click.option(
+            "--id-field", default="id", show_default=True, help="Input column of the id; none: file:line."
+        ),
+        click.option(
+            "--no-header", is_flag=True, help="CSV/TSV has no header: fields are column numbers, from 1."
+        ),
         click.option(
             "--field",
             "field_pairs",
@@ -142,6 +169,13 @@ def job_options(fn: F) -> F:
             help="The job's first documents the int8 gate compares.",
         ),
         click.option(
+            "--gate-max-docs",
+            type=click.IntRange(1),
+            default=defaults.GATE_MAX_DOCS,
+            show_default=True,
+            help="Most documents the gate reads while its 95% interval holds the threshold.",
+        ),
+        click.option(
             "--limit", type=click.IntRange(1), default=None, help="Only the first N documents of the input."
         ),
         click.option(
@@ -169,15 +203,19 @@ def job_options(fn: F) -> F:
 
 def build_job(kw: dict[str, Any]) -> Any:
     """The job that `job_options` describe, checked and ready to run or queue."""
+    from nlpbatch.outputs.dataset import dataset_output
     from nlpbatch.tasks import get_task
     from producer.job import prepare_job
 
     model = kw["model"] or get_task(kw["task"]).default_model
+    output = kw["output"]
+    if kw.get("output_format"):
+        output = dataset_output(output, kw["output_format"])
     return prepare_job(
         task=kw["task"],
         model=model,
         inputs=kw["inputs"],
-        output=kw["output"],
+        output=output,
         params=parse_params(kw["param_pairs"], kw["params_file"]),
         precision=kw["precision"],
         text_field=kw["text_field"],
@@ -188,6 +226,7 @@ def build_job(kw: dict[str, Any]) -> Any:
         keep_fields=parse_keep(kw.get("keep_fields")),
         limit=kw.get("limit"),
         max_errors=kw.get("max_errors"),
+        no_header=kw["no_header"],
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from producer.cli.helpers import (
+    backend_option,
     broker_option,
     build_job,
     describe_status,
@@ -39,28 +40,43 @@ def print_plan(job: Any, as_json: bool) -> None:
 @click.command()
 @job_options
 @click.option("--threads", type=int, default=None, help="Model threads [default: all cores].")
-@click.option("--backend", type=click.Choice(["auto", "onnx", "torch"]), default="auto", show_default=True)
+@backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress on stderr (a bar on a terminal, else a line every 10 s), no export notices.",
+)
 @click.pass_context
 @handle_errors
-def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, **kw: Any) -> None:
+def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, quiet: bool, **kw: Any) -> None:
     """Run a job here, with no Redis and no worker."""
     from nlpbatch.report import describe, report_path
     from producer.run import run_job
+    from producer.run_progress import RunProgress, show_progress
 
     job = build_job(kw)
     if kw["dry_run"]:
         print_plan(job, as_json)
         return
-    report = run_job(
-        job,
-        settings_for(ctx),
-        threads=threads,
-        backend=backend,
-        gate_threshold=kw["gate_threshold"],
-        gate_docs=kw["gate_docs"],
-        on_resume=lambda written: say_resuming(job, written),
-    )
+    show_progress(not quiet)
+    progress = None if quiet else RunProgress(None, sys.stderr).counting(job.sources())
+    try:
+        report = run_job(
+            job,
+            settings_for(ctx),
+            threads=threads,
+            backend=backend,
+            on_chunk=progress,
+            gate_threshold=kw["gate_threshold"],
+            gate_docs=kw["gate_docs"],
+            gate_max_docs=kw["gate_max_docs"],
+            on_resume=lambda written: say_resuming(job, written),
+        )
+    finally:
+        if progress is not None:
+            progress.close()
     if as_json:
         click.echo(json.dumps(report.to_dict()))
         return
@@ -96,6 +112,7 @@ def submit(ctx: click.Context, broker: str | None, max_in_flight: int, wait_afte
         on_job_id=announce,
         gate_threshold=kw["gate_threshold"],
         gate_docs=kw["gate_docs"],
+        gate_max_docs=kw["gate_max_docs"],
     )
     click.echo(f"queued {submission.chunks} chunks", err=True)
     if wait_after:
@@ -128,7 +145,9 @@ def status(ctx: click.Context, job_id: str, broker: str | None, as_json: bool) -
 @click.command()
 @click.argument("job_id")
 @broker_option
-@click.option("--timeout", type=float, default=None, help="Give up after this many seconds (exit 1).")
+@click.option(
+    "--timeout", type=float, default=None, help="Give up after this many seconds (says so; exit 1)."
+)
 @click.option(
     "--progress/--no-progress", default=None, help="Show a live bar [default: when stdout is a terminal]."
 )
@@ -153,6 +172,8 @@ def wait(
     finally:
         if live:
             live.close()
+    if timeout is not None and not st.state.is_finished:
+        click.echo(f"timed out after {timeout:g} s; the job is still {st.state.value}", err=True)
     exit_for(st)
 
 

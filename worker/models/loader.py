@@ -12,6 +12,7 @@ from nlpbatch.errors import ModelLoadError
 from nlpbatch.modelref import ModelSource, resolve
 from worker.models.generative import load_generative
 from worker.models.head import Head
+from worker.models.hf import cuda_available, gpu_device_present, light
 from worker.models.store import onnx_model_dir
 from worker.runtime.base import NoRuntime, Runtime
 
@@ -31,12 +32,7 @@ class LoadedModel:
     load_seconds: float
 
 
-def cuda_available() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+__all__ = ["BACKENDS", "LoadedModel", "cuda_available", "load_model"]
 
 
 def load_model(
@@ -53,9 +49,8 @@ def load_model(
 
     `auto` runs PyTorch in fp16 where CUDA is available, and ONNX Runtime on CPU otherwise;
     `onnx` uses ONNX Runtime's CUDA provider with IO binding where onnxruntime-gpu finds a GPU.
+    On CPU with ONNX Runtime, PyTorch is never imported (see worker.models.hf).
     """
-    from transformers import AutoConfig, AutoTokenizer
-
     started = time.perf_counter()
     source = resolve(ref)
     if backend == "auto":
@@ -79,17 +74,19 @@ def load_model(
             from worker.runtime.onnx import OnnxRuntime
 
             folder = onnx_model_dir(source, head.export_task, precision, cache)
-            # `--backend onnx` on a GPU machine uses ORT's CUDA provider (onnxruntime-gpu).
+            # `--backend onnx` on a GPU machine uses ORT's CUDA provider (onnxruntime-gpu),
+            # which OnnxRuntime checks itself: no need to ask PyTorch.
             runtime = OnnxRuntime(
-                folder / "model.onnx", threads=threads, precision=precision, use_cuda=cuda_available()
+                folder / "model.onnx", threads=threads, precision=precision, use_cuda=gpu_device_present()
             )
         elif backend == "torch":
             runtime = _torch_runtime(source, head, threads)
             folder = source.path
         else:
             raise ModelLoadError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), use_fast=True, trust_remote_code=False)
-        config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
+        hf = light()
+        tokenizer = hf.AutoTokenizer.from_pretrained(str(folder), use_fast=True, trust_remote_code=False)
+        config = hf.AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
     except ModelLoadError:
         raise
     except Exception as exc:
@@ -100,11 +97,10 @@ def load_model(
 
 
 def _tokenizer_only(source: ModelSource, task: str, started: float) -> LoadedModel:
-    from transformers import AutoConfig, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(source.path), use_fast=True)
+    hf = light()
+    tokenizer = hf.AutoTokenizer.from_pretrained(str(source.path), use_fast=True)
     try:
-        config = AutoConfig.from_pretrained(str(source.path))
+        config = hf.AutoConfig.from_pretrained(str(source.path))
     except Exception:  # a tokenizer folder need not hold a model config
         config = None
     log.info("loaded the tokenizer of %s for %s", source.ref, task)
@@ -112,11 +108,10 @@ def _tokenizer_only(source: ModelSource, task: str, started: float) -> LoadedMod
 
 
 def _torch_runtime(source: ModelSource, head: Head, threads: int) -> Runtime:
-    import transformers
-
+    from worker.models.hf import full
     from worker.runtime.torch import TorchRuntime
 
-    auto = getattr(transformers, head.auto_class)
+    auto = getattr(full(), head.auto_class)
     model = auto.from_pretrained(str(source.path), trust_remote_code=False)
     device = "cuda" if cuda_available() else "cpu"
     return TorchRuntime(model, device=device, threads=threads)

@@ -17,6 +17,8 @@ import logging
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -27,6 +29,8 @@ from nlpbatch.errors import ModelLoadError
 from nlpbatch.modelref import ModelSource
 
 log = logging.getLogger("nlpbatch.models")
+# Exports take a while on first use; `nlpbatch run` shows this logger's lines without -v.
+notice = logging.getLogger("nlpbatch.models.export")
 
 # Bump when the export recipe changes, so old cache entries are not reused.
 EXPORT_RECIPE = "1"
@@ -44,7 +48,8 @@ def cache_key(source: ModelSource, export_task: str, precision: str) -> str:
 
 
 @contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing) for the span of the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -66,17 +71,22 @@ def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache:
     final = cache / cache_key(source, export_task, precision)
     if is_complete(final):
         return final
-    with _file_lock(cache / f"{final.name}.lock"):
+    with file_lock(cache / f"{final.name}.lock"):
         if is_complete(final):  # exported by another process while we waited
             return final
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=cache))
         try:
-            started = time.perf_counter()
             if precision == "fp32":
-                _export(source, export_task, tmp)
+                notice.info("exporting %s to ONNX (first use)", source.ref)
             else:
                 base = onnx_model_dir(source, export_task, "fp32", cache)
-                _quantize(base, tmp)
+                notice.info("quantizing %s to int8 (first use)", source.ref)
+            started = time.perf_counter()
+            with third_party_output_to_debug():
+                if precision == "fp32":
+                    _export(source, export_task, tmp)
+                else:
+                    _quantize(base, tmp)
             meta = {
                 "ref": source.ref,
                 "content_key": source.content_key,
@@ -91,27 +101,55 @@ def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    log.info("exported %s for %s (%s) to %s", source.ref, export_task, precision, final)
+    notice.info(
+        "exported %s for %s (%s) in %.1f s to %s", source.ref, export_task, precision, meta["seconds"], final
+    )
     return final
 
 
-def _export(source: ModelSource, export_task: str, out: Path) -> None:
-    from optimum.exporters.onnx import main_export
+class _ToDebug(logging.Handler):
+    """Re-log a library's records as nlpbatch debug records."""
 
+    def emit(self, record: logging.LogRecord) -> None:
+        log.debug("%s: %s", record.name, record.getMessage())
+
+
+@contextmanager
+def third_party_output_to_debug() -> Iterator[None]:
+    """Send the exporters' warnings to the debug log instead of the terminal.
+
+    Exporting warns of things a user cannot act on ("`torch_dtype` is deprecated", torch's
+    TracerWarning, "Weight deduplication check ... requires accelerate"). transformers and
+    optimum log through handlers of their own that do not propagate, so those are swapped
+    for the span of the export; Python warnings are caught and logged one by one.
+    """
+    import warnings
+
+    loggers = [logging.getLogger(name) for name in ("transformers", "optimum", "torch")]
+    saved = [(lg.handlers[:], lg.propagate) for lg in loggers]
+    for lg in loggers:
+        lg.handlers[:] = [_ToDebug()]
+        lg.propagate = False
     try:
-        main_export(
-            str(source.path),
-            output=str(out),
-            task=export_task,
-            # Plain transformers export even for sentence-transformers folders: pooling is
-            # done by nlpbatch, and the library itself need not be installed.
-            library_name="transformers",
-            do_validation=False,
-            trust_remote_code=False,
-            local_files_only=True,
-        )
-    except Exception as exc:
-        raise ModelLoadError(f"ONNX export of {source.ref} for {export_task} failed: {exc}") from exc
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        for lg, (handlers, propagate) in zip(loggers, saved, strict=True):
+            lg.handlers[:] = handlers
+            lg.propagate = propagate
+    for warning in caught:
+        log.debug("%s: %s", warning.category.__name__, warning.message)
+
+
+def _export(source: ModelSource, export_task: str, out: Path) -> None:
+    """Export in a child process (worker.models.export): only the export needs PyTorch."""
+    cmd = [sys.executable, "-m", "worker.models.export", str(source.path), export_task, str(out)]
+    done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        raise ModelLoadError(f"ONNX export of {source.ref} for {export_task} failed: {lines[-1]}")
+    log.debug("export of %s for %s said: %s", source.ref, export_task, done.stderr.strip())
     if not any(out.glob("*.onnx")):
         raise ModelLoadError(f"ONNX export of {source.ref} produced no ONNX graph")
 

@@ -7,7 +7,8 @@ only a few percent of the compute goes to padding. Outputs are
 scattered back, and every document gets exactly one record, in input order.
 
 A batch that fails inside the model is split in halves until the failing features are
-found: those documents get error records, the rest get results.
+found: those documents get error records, the rest get results. A failure that follows no
+document (see `worker.pipelines.bisect`) is raised as transient, and the chunk retried.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from worker.comparisons import Comparison
 from worker.models.head import Head
 from worker.models.loader import LoadedModel
 from worker.pipelines.batching import WINDOW_BATCHES, plan_batches
+from worker.pipelines.bisect import forward_all
 
 log = logging.getLogger("nlpbatch.pipeline")
 
@@ -201,13 +203,13 @@ class Pipeline:
         if not self.runs_model:
             outputs = {k: {} for k in range(len(features))}
             lengths = []
-        for batch in plan_batches(
+        batches = plan_batches(
             lengths,
             batch_size=self.params["batch_size"],
             max_tokens=self.params["max_batch_tokens"],
             window=self.sort_window(),
-        ):
-            self._forward_bisect(features, batch, outputs, failed)
+        )
+        forward_all(lambda batch: self._forward_batch(features, batch, outputs), batches, failed)
 
         start = 0
         for pos, group in zip(ready, per_doc, strict=True):
@@ -245,25 +247,9 @@ class Pipeline:
                     out.append([])
             return out
 
-    def _forward_bisect(
-        self,
-        features: list[Feature],
-        batch: list[int],
-        outputs: dict[int, Outputs],
-        failed: dict[int, BaseException],
-    ) -> None:
+    def _forward_batch(self, features: list[Feature], batch: list[int], outputs: dict[int, Outputs]) -> None:
         started = time.perf_counter()
-        try:
-            result = self.forward([features[k] for k in batch])
-        except Exception as exc:
-            if len(batch) == 1:
-                log.warning("model failed on one input: %s", exc)
-                failed[batch[0]] = exc
-                return
-            half = len(batch) // 2
-            self._forward_bisect(features, batch[:half], outputs, failed)
-            self._forward_bisect(features, batch[half:], outputs, failed)
-            return
+        result = self.forward([features[k] for k in batch])
         metrics.observe_batch(self.task, time.perf_counter() - started)
         self.stats.batches += 1
         width = max(len(features[k].input_ids) for k in batch)

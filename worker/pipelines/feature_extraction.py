@@ -22,7 +22,7 @@ class FeatureExtractionPipeline(Pipeline):
 
     task = "embed"
     head = Head("feature-extraction", "AutoModel")
-    comparison = Comparison("cosine", mean_cosine, 0.99)
+    comparison = Comparison("cosine", mean_cosine, 0.99, "mean")
     token_outputs = frozenset({"last_hidden_state"})
 
     def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:

@@ -54,57 +54,73 @@ class FillMaskPipeline(Pipeline):
 
     def encode(self, docs: list[Doc]) -> list[list[Feature]]:
         features = super().encode(docs)
-        mask = self.tokenizer.mask_token_id
         for group in features:
-            count = group[0].input_ids.count(mask) if group else 0
-            if count != 1:
+            if group and not self.mask_positions(group[0]):
                 # Marked here, raised in postprocess, so only this document gets an error record.
-                group[0].extra["mask_error"] = (
-                    f"no mask token ({self.tokenizer.mask_token}) in the text"
-                    if count == 0
-                    else f"{count} mask tokens in the text; fill-mask fills exactly one"
-                )
+                group[0].extra["mask_error"] = f"no mask token ({self.tokenizer.mask_token}) in the text"
         return features
 
     def forward(self, batch: list[Feature]) -> Outputs:
-        """The vocabulary logits at each feature's mask position only.
+        """The vocabulary logits at each feature's mask positions only, (batch, masks, vocabulary).
 
         A masked LM's full output is tokens x vocabulary per text (50,000 floats a token for
-        RoBERTa); keeping only the mask's row keeps a chunk's memory small.
+        RoBERTa); keeping only the masks' rows keeps a chunk's memory small. Texts with fewer
+        masks than the batch's most are padded with their first mask's row, never read.
         """
         logits = super().forward(batch)["logits"]
-        positions = [self.mask_position(f) for f in batch]
-        return {"mask_logits": logits[np.arange(len(batch)), positions]}
+        positions = [self.mask_positions(f) or [0] for f in batch]
+        width = max(len(p) for p in positions)
+        rows = np.asarray([p + [p[0]] * (width - len(p)) for p in positions])
+        return {"mask_logits": logits[np.arange(len(batch))[:, None], rows]}
 
-    def mask_position(self, feature: Feature) -> int:
-        """Where the mask token is (0 for a text without one: it gets an error record anyway)."""
+    def mask_positions(self, feature: Feature) -> list[int]:
+        """Where the mask tokens are, in text order."""
         found = np.flatnonzero(np.asarray(feature.input_ids) == self.tokenizer.mask_token_id)
-        return int(found[0]) if len(found) else 0
+        return [int(i) for i in found]
 
     def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:
+        """One mask: its `top_k` candidates. Several: one candidate list per mask, as transformers.
+
+        The best candidate's fields sit at the top of the record; with several masks they are
+        those of the first mask's best candidate.
+        """
         feature = features[0]
         if "mask_error" in feature.extra:
             raise DocumentError(feature.extra["mask_error"])
-        ids = np.asarray(feature.input_ids)
-        position = self.mask_position(feature)
-        probs = softmax(outputs[0]["mask_logits"].astype(np.float32))
+        positions = self.mask_positions(feature)
+        single = len(positions) == 1
+        per_mask = [
+            self.candidates(feature, position, outputs[0]["mask_logits"][i], single)
+            for i, position in enumerate(positions)
+        ]
+        predictions: list[Any] = per_mask[0] if single else per_mask
+        return {**per_mask[0][0], "predictions": predictions}
+
+    def candidates(self, feature: Feature, position: int, logits: np.ndarray, single: bool) -> list[Record]:
+        """The `top_k` tokens for the mask at `position`, each with the text it fills in.
+
+        As transformers: with several masks the sequences keep special tokens, so the other
+        masks stay visible in each filled-in text.
+        """
+        probs = softmax(logits.astype(np.float32))
         candidates = np.arange(len(probs)) if self.target_ids is None else self.target_ids
         probs = probs[candidates]
         top_k = min(self.params["top_k"], len(candidates))
         order = np.argsort(-probs, kind="stable")[:top_k]
+        ids = np.asarray(feature.input_ids)
         pad = self.tokenizer.pad_token_id
-        predictions = []
+        out = []
         for i in order:
             token = int(candidates[i])
             filled = ids.copy()
             filled[position] = token
             filled = filled[filled != pad]
-            predictions.append(
+            out.append(
                 {
                     "score": float(probs[i]),
                     "token": token,
                     "token_str": self.tokenizer.decode([token]),
-                    "sequence": self.tokenizer.decode(filled, skip_special_tokens=True),
+                    "sequence": self.tokenizer.decode(filled, skip_special_tokens=single),
                 }
             )
-        return {**predictions[0], "predictions": predictions}
+        return out

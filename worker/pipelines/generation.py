@@ -4,14 +4,16 @@ Documents are tokenized once, sorted by length and generated in batches, as the 
 tasks are (right padding for seq2seq encoders, left padding for causal models, so every
 prompt ends where generation starts). A batch that fails is bisected like any other, and
 each document's text is decoded as the matching transformers pipeline decodes it.
+
+The decoding helpers import PyTorch, so they are imported when a generative model is loaded,
+not with the pipeline registry: the ONNX encoder tasks never load PyTorch.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from transformers import GenerationConfig, LogitsProcessorList
 
 from nlpbatch.errors import DocumentError, InvalidParameter, ModelLoadError, UnknownModel
 from nlpbatch.schema import Doc, Record
@@ -19,14 +21,10 @@ from worker.comparisons import Comparison, field_agreement
 from worker.models.head import Head
 from worker.models.loader import LoadedModel
 from worker.pipelines.base import Feature, Outputs, Pipeline
-from worker.pipelines.decoding import (
-    CAUSAL_DEFAULTS,
-    SEQ2SEQ_DEFAULTS,
-    SeededSampler,
-    document_seed,
-    generation_config,
-)
 from worker.runtime.generation import GenerationRuntime
+
+if TYPE_CHECKING:
+    from transformers import GenerationConfig
 
 
 class GenerationPipeline(Pipeline):
@@ -45,15 +43,18 @@ class GenerationPipeline(Pipeline):
                 "a causal language model (GPT-2, ...)" if self.causal else "a seq2seq model (T5, BART, ...)"
             )
             raise UnknownModel(f"task {self.spec.name} needs {kind}")
+        from worker.pipelines import decoding  # PyTorch: loaded with the generative model
+
+        self.decoding = decoding
         all_task_params = getattr(self.config, "task_specific_params", None) or {}
         task_params = dict(all_task_params.get(self.task_key(all_task_params), {}))
         # transformers: the model config's prefix, unless the task's parameters name one.
         self.prefix: str = task_params.get("prefix", getattr(self.config, "prefix", None)) or ""
         self.generate_kwargs: dict[str, Any] = {}
-        self.gen_config: GenerationConfig = generation_config(
+        self.gen_config: GenerationConfig = decoding.generation_config(
             self.runtime.model,
             self.params,
-            defaults=CAUSAL_DEFAULTS if self.causal else SEQ2SEQ_DEFAULTS,
+            defaults=decoding.CAUSAL_DEFAULTS if self.causal else decoding.SEQ2SEQ_DEFAULTS,
             task_params=task_params,
             pad_token_id=self.tokenizer.pad_token_id,
         )
@@ -69,7 +70,7 @@ class GenerationPipeline(Pipeline):
         raise NotImplementedError
 
     def seed_for(self, doc: Doc) -> int:
-        return document_seed(int(self.params["seed"]), doc["text"])
+        return int(self.decoding.document_seed(int(self.params["seed"]), doc["text"]))
 
     def tokenize(self, texts: list[str]) -> list[list[int]]:
         enc = self.tokenizer(
@@ -102,8 +103,8 @@ class GenerationPipeline(Pipeline):
         # setting equals transformers' global default (num_beams=1, do_sample=False).
         kwargs = {"generation_config": self.gen_config, "use_model_defaults": False, **self.generate_kwargs}
         if self.params["do_sample"]:
-            sampler = SeededSampler([f.extra["seed"] for f in batch], self.gen_config)
-            kwargs["logits_processor"] = LogitsProcessorList([sampler])
+            sampler = self.decoding.SeededSampler([f.extra["seed"] for f in batch], self.gen_config)
+            kwargs["logits_processor"] = self.decoding.LogitsProcessorList([sampler])
         sequences = self.runtime.generate(ids, mask, **kwargs)
         if self.causal:  # keep the new tokens only: the padded prompt differs from batch to batch
             sequences = sequences[:, width:]

@@ -27,7 +27,7 @@ class TokenClassificationPipeline(Pipeline):
 
     task = "ner"
     head = Head("token-classification", "AutoModelForTokenClassification")
-    comparison = Comparison("span_agreement", span_agreement, 0.99)
+    comparison = Comparison("span_agreement", span_agreement, 0.99, "pooled")
     token_outputs = frozenset({"logits"})
 
     def __init__(self, model: Any, params: dict[str, Any]) -> None:

@@ -1,0 +1,111 @@
+"""Options the README promises: wait's patience, --shutdown-timeout 0, NLPBATCH_POOL, schedule defaults."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from nlpbatch import retry
+from nlpbatch.jobstore import JobState
+from nlpbatch.settings import Settings
+from producer import client as producer_client
+from producer.cli import main
+from producer.schedule import load_config
+
+
+class _Status:
+    state = JobState.DONE
+    complete = True
+
+
+def test_wait_keeps_trying_an_unreachable_redis_for_five_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[float] = []
+
+    def patiently(call: Any, *, what: str, patience: float, max_pause: float = 30.0) -> Any:
+        seen.append(patience)
+        return _Status()
+
+    monkeypatch.setattr(retry, "patiently", patiently)
+    monkeypatch.setattr(producer_client, "connect", lambda settings: object())
+    status = producer_client.wait_job(Settings(broker_url="redis://127.0.0.1:1/0"), "j")
+    assert status.state is JobState.DONE and seen == [300.0]
+
+
+class _Started:
+    """Stands in for Celery: records the shutdown bound and the argv a worker starts with."""
+
+    def __init__(self) -> None:
+        self.bounds: list[float] = []
+        self.argv: list[str] = []
+
+    def worker_main(self, argv: list[str]) -> None:
+        self.argv = argv
+
+
+@pytest.fixture
+def worker_cli(monkeypatch: pytest.MonkeyPatch) -> _Started:
+    """`nlpbatch worker` runs up to the point where Celery would start."""
+    import worker.main as worker_main
+
+    started = _Started()
+    monkeypatch.setattr(worker_main, "make_celery", lambda settings: started)
+    monkeypatch.setattr(worker_main, "register", lambda app, settings: None)
+    monkeypatch.setattr(worker_main, "_bound_warm_shutdown", started.bounds.append)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NLPBATCH_THREADS"):
+        monkeypatch.setenv(var, "1")  # run_worker sets them; restored after the test
+    return started
+
+
+@pytest.mark.parametrize(
+    ("args", "environ", "bounds"),
+    [
+        ([], {}, [20.0]),
+        (["--shutdown-timeout", "5"], {}, [5.0]),
+        (["--shutdown-timeout", "0"], {}, []),
+        ([], {"NLPBATCH_SHUTDOWN_TIMEOUT": "0"}, []),
+    ],
+)
+def test_a_shutdown_timeout_of_0_lets_chunks_finish_however_long_they_take(
+    worker_cli: _Started, monkeypatch: pytest.MonkeyPatch, args: list[str], environ: dict, bounds: list
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["worker", "--broker", "redis://127.0.0.1:1/0", *args])
+    assert result.exit_code == 0, result.output
+    assert worker_cli.bounds == bounds
+
+
+@pytest.mark.parametrize(
+    ("pool", "concurrency", "expected"),
+    [("solo", 1, "--pool=solo"), (None, 1, "--pool=prefork"), ("solo", 2, "--pool=prefork")],
+)
+def test_nlpbatch_pool_solo_runs_a_one_process_worker_without_forking(
+    worker_cli: _Started, monkeypatch: pytest.MonkeyPatch, pool: str | None, concurrency: int, expected: str
+) -> None:
+    if pool:
+        monkeypatch.setenv("NLPBATCH_POOL", pool)
+    else:
+        monkeypatch.delenv("NLPBATCH_POOL", raising=False)
+    args = ["worker", "--broker", "redis://127.0.0.1:1/0", "--concurrency", str(concurrency)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert expected in worker_cli.argv
+
+
+def test_a_schedule_runs_in_utc_unless_it_names_a_timezone_and_names_outputs_by_entry(
+    tmp_path: Path, tiny_bert: Path
+) -> None:
+    config = tmp_path / "schedule.toml"
+    config.write_text(
+        f'[[entry]]\nname = "reviews"\ncron = "0 2 * * *"\ninput = "{tmp_path}"\ntask = "sentiment"\n'
+        f'model = "{tiny_bert}"\noutput = "/out/{{name}}/{{date}}T{{time}}.jsonl"\n'
+    )
+    loaded = load_config(config)
+    assert loaded.timezone == "UTC"
+    when = datetime(2026, 11, 21, 2, 0, 5, tzinfo=UTC)
+    assert loaded.entries["reviews"].output_for(when) == "/out/reviews/2026-11-21T020005.jsonl"
+    checked = CliRunner().invoke(main, ["schedule", "--config", str(config), "--check"])
+    assert checked.exit_code == 0 and "(UTC)" in checked.output, checked.output
