@@ -25,23 +25,11 @@ def invoke(*args: str) -> tuple[int, str]:
 
 def test_limit_runs_only_the_first_documents(corpus: Path, tiny_bert: Path, tmp_path: Path) -> None:
     out = tmp_path / "limited.jsonl"
-    code, output = invoke(
-        *job(
-            "run",
-            str(corpus),
-            "sentiment",
-            str(tiny_bert),
-            str(out),
-            "--limit",
-            "4",
-            "--chunk-size",
-            "3",
-            "--json",
-        )
-    )
-    assert code == 0, output
+    args = job("run", str(corpus), "sentiment", str(tiny_bert), str(out), "--limit", "4", "--chunk-size", "3")
+    result = CliRunner().invoke(main, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
     assert [r["id"] for r in read_records(out)] == ["d0", "d1", "d2", "d3"]
-    assert json.loads(output)["chunks"] == 2
+    assert json.loads(result.stdout)["chunks"] == 2  # the report on stdout; progress goes to stderr
 
 
 def test_a_submitted_job_with_a_limit_queues_only_its_chunks(
