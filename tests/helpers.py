@@ -254,6 +254,7 @@ def start_worker(
     runtime_faults: int | None = None,
     full_disk_merges: int | None = None,
     report_modules: bool = False,
+    paced_model: float | None = None,
 ) -> subprocess.Popen[bytes]:
     """A real `nlpbatch worker` process; its own process group, so tests can kill it whole.
 
@@ -261,13 +262,15 @@ def start_worker(
     wait that many seconds first (see tests/worker_hooks.py), so a test can stop the worker
     while it holds one. `runtime_faults` makes the first N model runs of each worker process
     fail whatever their input, and `full_disk_merges` its first N merges as on a full disk.
-    `report_modules` makes it log the heavy libraries it has imported after each chunk.
+    `report_modules` makes it log the heavy libraries it has imported after each chunk, and
+    `paced_model` makes it log each real model call and wait that long after it.
     """
     cmd = [*nlpbatch_cmd(), "worker"]
     hooks = {
         "--chunk-delay": chunk_delay,
         "--runtime-faults": runtime_faults,
         "--full-disk-merges": full_disk_merges,
+        "--paced-model": paced_model,
     }
     given = [str(part) for hook, v in hooks.items() if v is not None for part in (hook, v)]
     given += ["--report-modules"] if report_modules else []

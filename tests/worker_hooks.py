@@ -68,8 +68,31 @@ def full_disk_merges(times: int) -> None:
     RecordWriter.write = write  # type: ignore[method-assign]
 
 
+def paced_model(seconds: float) -> None:
+    """After each real model call, log it and wait `seconds`: a chunk spends seconds in its model work.
+
+    A test can then stop the worker between two real batches of one chunk, with some of the
+    chunk's documents already through the model and the rest not.
+    """
+    from worker.runtime.onnx import OnnxRuntime
+
+    real = OnnxRuntime.run
+    calls = [0]
+
+    @functools.wraps(real)
+    def run(self, feeds):  # type: ignore[no-untyped-def]
+        out = real(self, feeds)
+        calls[0] += 1
+        logging.getLogger("nlpbatch.tests").warning("model call %d done", calls[0])
+        time.sleep(seconds)
+        return out
+
+    OnnxRuntime.run = run  # type: ignore[method-assign]
+
+
 HOOKS = {
     "--chunk-delay": lambda value: slow_chunks(float(value)),
+    "--paced-model": lambda value: paced_model(float(value)),
     "--runtime-faults": lambda value: failing_runtime(int(value)),
     "--full-disk-merges": lambda value: full_disk_merges(int(value)),
 }
