@@ -11,13 +11,14 @@ doing so, and its chunk is redelivered once the timeout has passed, as before.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
 from kombu.transport.redis import Channel
+
+from nlpbatch.heartbeat import beating
 
 log = logging.getLogger("nlpbatch.worker")
 
@@ -31,21 +32,14 @@ def hold_message(client: redis.Redis, delivery_tag: str | None, visibility_timeo
     if not delivery_tag:
         yield
         return
-    stop = threading.Event()
-    interval = max(0.2, visibility_timeout / BEATS_PER_TIMEOUT)
 
-    def beat() -> None:
-        while not stop.wait(interval):
-            try:
-                # XX: only a message still held; an acknowledged one must not come back.
-                client.zadd(Channel.unacked_index_key, {delivery_tag: time.time()}, xx=True)
-            except redis.RedisError as exc:  # the chunk goes on; the next beat tries again
-                log.warning("cannot extend the hold on chunk message %s: %s", delivery_tag, exc)
+    def beat() -> bool:
+        try:
+            # XX: only a message still held; an acknowledged one must not come back.
+            client.zadd(Channel.unacked_index_key, {delivery_tag: time.time()}, xx=True)
+        except redis.RedisError as exc:  # the chunk goes on; the next beat tries again
+            log.warning("cannot extend the hold on chunk message %s: %s", delivery_tag, exc)
+        return True
 
-    thread = threading.Thread(target=beat, name="nlpbatch-hold", daemon=True)
-    thread.start()
-    try:
+    with beating(beat, max(0.2, visibility_timeout / BEATS_PER_TIMEOUT), "nlpbatch-hold"):
         yield
-    finally:
-        stop.set()
-        thread.join()
