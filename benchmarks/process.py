@@ -1,0 +1,97 @@
+"""Whole-process rows: a command timed as a user feels it, start-up and model loading included.
+
+The wall time runs from starting the process to its exit; the peak RSS is the one the
+kernel hands back for that one child on `os.wait4` (ru_maxrss, what GNU `time` reports:
+the process's own peak, or its largest child's if larger).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from benchmarks.bench import Bench
+
+
+@dataclass
+class WallResult:
+    """One command's wall seconds and peak RSS, over `docs` documents."""
+
+    name: str
+    docs: int
+    wall: float
+    peak_rss_mb: float
+    runs: int = 1
+
+    @property
+    def docs_per_second(self) -> float:
+        return self.docs / self.wall
+
+
+def timed_process(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one process, its output to `log`."""
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    if proc.returncode != 0:
+        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+        raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}:\n{tail}")
+    return wall, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def nlpbatch_command() -> list[str]:
+    """The `nlpbatch` a user types: the console script beside this Python, else `-m producer`."""
+    script = Path(sys.executable).with_name("nlpbatch")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "producer"]
+
+
+def whole_run(
+    bench: Bench,
+    name: str,
+    corpus: Path,
+    docs: int,
+    task: str,
+    model: str,
+    precision: str,
+    extra: tuple[str, ...] = (),
+    runs: int = 1,
+) -> WallResult:
+    """`nlpbatch run` over `corpus`, its export already cached; the median of `runs` runs."""
+    out = bench.work / f"whole-{name.replace(' ', '-').replace(',', '')}.jsonl"
+    command = [*nlpbatch_command(), "run", str(corpus), "-t", task, "-m", model, "-o", str(out)]
+    command += ["--threads", str(bench.threads), "--precision", precision]
+    if precision == "int8" and task == "sentiment":
+        command += ["--gate-threshold", "0"]  # run and timed, not enforced: see run_variant
+    return _median(bench, name, docs, [*command, *extra], runs)
+
+
+def whole_script(
+    bench: Bench, name: str, corpus: Path, docs: int, task: str, model: str, runs: int = 1
+) -> WallResult:
+    """A user's script around `transformers.pipeline` (PyTorch, default batch) over `corpus`."""
+    out = bench.work / f"whole-{name.replace(' ', '-').replace(',', '')}.jsonl"
+    command = [sys.executable, "-m", "benchmarks.variants", "script", "--task", task, "--model", model]
+    command += ["--corpus", str(corpus), "--threads", str(bench.threads), "--out", str(out)]
+    return _median(bench, name, docs, command, runs)
+
+
+def _median(bench: Bench, name: str, docs: int, command: list[str], runs: int) -> WallResult:
+    log = bench.work / f"whole-{name.replace(' ', '-').replace(',', '')}.log"
+    measured = [timed_process(command, bench.env, log) for _ in range(runs)]
+    return WallResult(
+        name,
+        docs,
+        statistics.median(w for w, _ in measured),
+        statistics.median(r for _, r in measured),
+        runs,
+    )
