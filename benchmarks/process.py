@@ -2,16 +2,17 @@
 
 The wall time runs from starting the process to its exit; the peak RSS is the one the
 kernel hands back for that one child on `os.wait4` (ru_maxrss, what GNU `time` reports:
-the process's own peak, or its largest child's if larger).
+the process's own peak, or its largest child's if larger). Linux carries a parent's
+high-water RSS across fork and exec, so the command is forked from a small launcher, not
+from the bench (whose own RSS, with transformers loaded, would be every row's floor).
 """
 
 from __future__ import annotations
 
-import os
+import json
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,18 +36,36 @@ class WallResult:
         return self.docs / self.wall
 
 
+#: `python -I -S -c LAUNCHER RESULT COMMAND...`: fork and exec COMMAND, wait for it, and write
+#: its wall seconds, ru_maxrss (KiB on Linux) and exit code to RESULT as JSON. The launcher
+#: itself is a bare interpreter of about 10 MiB, the floor of what it can report.
+LAUNCHER = """
+import json, os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(sys.argv[1], "w") as fh:
+    json.dump({"wall": wall, "maxrss_kib": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status)}, fh)
+"""
+
+
 def timed_process(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one process, its output to `log`."""
+    result = log.with_suffix(".time.json")
     with log.open("wb") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
-    if proc.returncode != 0:
+        launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(result), *command]
+        subprocess.run(launcher, env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
+    measured = json.loads(result.read_text(encoding="utf-8"))
+    if measured["code"] != 0:
         tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-        raise RuntimeError(f"{' '.join(command)} exited {proc.returncode}:\n{tail}")
-    return wall, usage.ru_maxrss / 1024  # KiB on Linux
+        raise RuntimeError(f"{' '.join(command)} exited {measured['code']}:\n{tail}")
+    return float(measured["wall"]), measured["maxrss_kib"] / 1024
 
 
 def nlpbatch_command() -> list[str]:
