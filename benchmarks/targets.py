@@ -43,10 +43,10 @@ def cpu() -> tuple[str, str]:
     return fields.get("model name", ""), fields.get("vendor_id", "")
 
 
-def _row(label: str, got: float, goal: float, at_most: bool = False, unit: str = "x") -> str:
+def _row(label: str, got: float, goal: float, at_most: bool = False, unit: str = "x", digits: int = 2) -> str:
     met = got <= goal if at_most else got >= goal
     sign = "<=" if at_most else ">="
-    return f"| {label} | {sign} {goal:g}{unit} | {got:.2f}{unit} | {'yes' if met else 'no'} |"
+    return f"| {label} | {sign} {goal}{unit} | {got:.{digits}f}{unit} | {'yes' if met else 'no'} |"
 
 
 def _fastest(results: list[Result], prefixes: tuple[str, ...]) -> Result | None:
@@ -85,7 +85,7 @@ def target_rows(results: list[Result], walls: list[WallResult], fp32_peak_share:
     if cold:
         rows.append(_row("`run` of 10 docs, MiniLM, export cached: wall", cold.wall, 1.5, True, " s"))
         rows.append(
-            _row("`run` of 10 docs, MiniLM, export cached: peak RSS", cold.peak_rss_mb, 200, True, " MiB")
+            _row("`run` of 10 docs, MiniLM, export cached: peak RSS", cold.peak_rss_mb, 200, True, " MiB", 0)
         )
     for label, a, b, goal in EARLIER:
         ra, rb = find(results, a), find(results, b)
@@ -93,7 +93,7 @@ def target_rows(results: list[Result], walls: list[WallResult], fp32_peak_share:
             rows.append(_row(f"{label} (earlier target)", ra.docs_per_second / rb.docs_per_second, goal))
     if fp32_peak_share is not None:
         label = "achieved fp32 model FLOP/s vs the onnxruntime MatMul peak (earlier target)"
-        rows.append(_row(label, 100 * fp32_peak_share, 85, unit="%"))
+        rows.append(_row(label, 100 * fp32_peak_share, 85, unit="%", digits=0))
     return rows
 
 
