@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmarks.runners import gate_options
+
 if TYPE_CHECKING:
     from benchmarks.bench import Bench
 
@@ -86,27 +88,26 @@ def whole_run(
     runs: int = 1,
 ) -> WallResult:
     """`nlpbatch run` over `corpus`, its export already cached; the median of `runs` runs."""
-    out = bench.work / f"whole-{name.replace(' ', '-').replace(',', '')}.jsonl"
+    out = _stem(bench, name).with_suffix(".jsonl")
     command = [*nlpbatch_command(), "run", str(corpus), "-t", task, "-m", model, "-o", str(out)]
     command += ["--threads", str(bench.threads), "--precision", precision]
-    if precision == "int8" and task == "sentiment":
-        command += ["--gate-threshold", "0"]  # run and timed, not enforced: see run_variant
-    return _median(bench, name, docs, [*command, *extra], runs)
+    return _median(bench, name, docs, [*command, *gate_options(task, precision), *extra], runs)
 
 
 def whole_script(
     bench: Bench, name: str, corpus: Path, docs: int, task: str, model: str, runs: int = 1
 ) -> WallResult:
     """A user's script around `transformers.pipeline` (PyTorch, default batch) over `corpus`."""
-    out = bench.work / f"whole-{name.replace(' ', '-').replace(',', '')}.jsonl"
+    out = _stem(bench, name).with_suffix(".jsonl")
     command = [sys.executable, "-m", "benchmarks.variants", "script", "--task", task, "--model", model]
     command += ["--corpus", str(corpus), "--threads", str(bench.threads), "--out", str(out)]
     return _median(bench, name, docs, command, runs)
 
 
 def _median(bench: Bench, name: str, docs: int, command: list[str], runs: int) -> WallResult:
-    log = bench.work / f"whole-{name.replace(' ', '-').replace(',', '')}.log"
-    measured = [timed_process(command, bench.env, log) for _ in range(runs)]
+    measured = [
+        timed_process(command, bench.env, _stem(bench, name).with_suffix(".log")) for _ in range(runs)
+    ]
     return WallResult(
         name,
         docs,
@@ -114,3 +115,8 @@ def _median(bench: Bench, name: str, docs: int, command: list[str], runs: int) -
         statistics.median(r for _, r in measured),
         runs,
     )
+
+
+def _stem(bench: Bench, name: str) -> Path:
+    """The row's files in the work folder, without a suffix."""
+    return bench.work / f"whole-{name.split()[0]}"

@@ -46,6 +46,15 @@ def baseline(bench: Bench, name: str, part: Part, task: str, batch_size: int, on
     return Result(name, task, out["docs"], out["seconds"], sum(lengths), padded, out["peak_rss_mb"], lengths)
 
 
+def gate_options(task: str, precision: str) -> list[str]:
+    """`run`'s options for the int8 gate on the bench's classifier."""
+    if precision == "int8" and task == "sentiment":
+        # Random weights leave labels near ties, so int8 flips some of them: the gate is run
+        # and its figure reported, but not enforced, or the int8 variant would measure fp32.
+        return ["--gate-threshold", "0"]
+    return []
+
+
 def run_variant(
     bench: Bench, name: str, part: Part, task: str, precision: str, extra: tuple[str, ...] = ()
 ) -> Result:
@@ -55,11 +64,7 @@ def run_variant(
     out = bench.work / f"{name.replace(' ', '-')}.jsonl"
     args = ["run", str(corpus), "-t", task, "-m", model, "-o", str(out), "--json"]
     args += ["--threads", str(bench.threads), "--precision", precision]
-    if precision == "int8" and task == "sentiment":
-        # Random weights leave labels near ties, so int8 flips some of them: the gate is run
-        # and its figure reported, but not enforced, or the int8 variant would measure fp32.
-        args += ["--gate-threshold", "0"]
-    args += extra
+    args += [*gate_options(task, precision), *extra]
     report = json.loads(bench.nlpbatch(*args).strip().splitlines()[-1])
     return from_report(name, task, report, bench.lengths[task][first : first + report["docs"]])
 
