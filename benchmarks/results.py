@@ -187,7 +187,9 @@ def _chart(path: Path, results: list[Result], base: Result | None) -> None:
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(shown) + 1.2))
     names = [r.name for r in shown][::-1]
     rates = [r.docs_per_second for r in shown][::-1]
-    bars = ax.barh(names, rates, color="#4c72b0")
+    # Other engines (A rows) in grey, so nlpbatch's rows and the pipelines stand out.
+    colors = ["#999999" if name[:1] == "A" else "#4c72b0" for name in names]
+    bars = ax.barh(names, rates, color=colors)
     for bar, r in zip(bars, shown[::-1], strict=True):
         ratio = f"  {r.docs_per_second / base.docs_per_second:.2f}x" if base else ""
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, ratio, va="center", fontsize=8)
