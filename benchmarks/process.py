@@ -40,7 +40,7 @@ class WallResult:
 
 #: `python -I -S -c LAUNCHER RESULT COMMAND...`: fork and exec COMMAND, wait for it, and write
 #: its wall seconds, ru_maxrss (KiB on Linux) and exit code to RESULT as JSON. The launcher
-#: itself is a bare interpreter of about 10 MiB, the floor of what it can report.
+#: itself is a bare interpreter of a few MiB (6 MiB here), the floor of what it can report.
 LAUNCHER = """
 import json, os, sys, time
 started = time.perf_counter()
