@@ -80,7 +80,9 @@ def test_int8_exports_are_quantized_per_channel(tiny_bert: Path, tmp_path: Path)
     assert scales
 
 
-def test_encoder_exports_keep_their_weights_in_a_file_beside_the_graph(tiny_bert: Path, tmp_path: Path) -> None:
+def test_encoder_exports_keep_their_weights_in_a_file_beside_the_graph(
+    tiny_bert: Path, tmp_path: Path
+) -> None:
     """Weights in `model.onnx_data` are mapped by ONNX Runtime, not copied out of the graph."""
     import onnx
 
