@@ -39,7 +39,19 @@ def print_plan(job: Any, as_json: bool) -> None:
 
 @click.command()
 @job_options
-@click.option("--threads", type=int, default=None, help="Model threads [default: all cores].")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Model threads per process [default: the cores divided among the processes].",
+)
+@click.option(
+    "--processes",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Processes running the chunks, each loading the model once; the records are the same.",
+)
 @backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
@@ -50,7 +62,15 @@ def print_plan(job: Any, as_json: bool) -> None:
 )
 @click.pass_context
 @handle_errors
-def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, quiet: bool, **kw: Any) -> None:
+def run(
+    ctx: click.Context,
+    threads: int | None,
+    processes: int,
+    backend: str,
+    as_json: bool,
+    quiet: bool,
+    **kw: Any,
+) -> None:
     """Run a job here, with no Redis and no worker."""
     from nlpbatch.report import describe, report_path
     from producer.run import run_job
@@ -73,6 +93,7 @@ def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, qu
             gate_docs=kw["gate_docs"],
             gate_max_docs=kw["gate_max_docs"],
             on_resume=lambda written: say_resuming(job, written),
+            processes=processes,
         )
     finally:
         if progress is not None:
