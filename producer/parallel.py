@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import signal
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -95,31 +96,58 @@ class ProcessRunner:
         self.peaks: dict[int, float] = {}
         self.info: Any = None
         self.load_seconds = 0.0
+        self.ready = threading.Condition()
+        self.failure: BaseException | None = None
+        self.stopping = threading.Event()
+        self.drainer = threading.Thread(target=self.drain, name="nlpbatch-run-parts", daemon=True)
 
     def start(self) -> None:
         """Start the processes and wait until each has loaded the model."""
         for child in self.children:
             child.start()
-        ready = 0
-        while ready < self.processes:
-            kind, _pid, *rest = self._next()
-            if kind == "ready":
-                ready += 1
-                self.info, seconds = rest
+        loaded = 0
+        while loaded < self.processes:
+            item = self._next()
+            if item is not None:
+                loaded += 1
+                self.info, seconds = item[2:]
                 self.load_seconds = max(self.load_seconds, seconds)
+        self.drainer.start()
 
     def submit(self, msg: ChunkMessage, done: Mapping[int, Record] | None) -> None:
         self.inbox.put((msg, dict(done) if done else None))
 
+    def drain(self) -> None:
+        """In a thread: write each chunk's part as soon as a process returns it.
+
+        The parent may be waiting for input (a corpus on stdin) meanwhile: a kill then loses
+        no finished chunk.
+        """
+        try:
+            while not self.stopping.is_set():
+                item = self._next()
+                if item is None:
+                    continue
+                _, got, records, tokens, padded, peak, pid = item
+                self.output.write_part(got, records)
+                with self.ready:
+                    self.done[got] = records
+                    self.tokens += tokens
+                    self.padded += padded
+                    self.peaks[pid] = max(self.peaks.get(pid, 0.0), peak)
+                    self.ready.notify_all()
+        except BaseException as exc:
+            with self.ready:
+                self.failure = exc
+                self.ready.notify_all()
+
     def collect(self, index: int) -> list[Record]:
-        while index not in self.done:
-            _, got, records, tokens, padded, peak, pid = self._next()
-            self.output.write_part(got, records)  # written at once: a kill loses no finished chunk
-            self.done[got] = records
-            self.tokens += tokens
-            self.padded += padded
-            self.peaks[pid] = max(self.peaks.get(pid, 0.0), peak)
-        return self.done.pop(index)
+        with self.ready:
+            while index not in self.done:
+                if self.failure is not None:
+                    raise self.failure
+                self.ready.wait(0.5)
+            return self.done.pop(index)
 
     @property
     def counts(self) -> tuple[int, int]:
@@ -130,21 +158,22 @@ class ProcessRunner:
         """The children's peaks added up (each reports its own high-water mark)."""
         return round(sum(self.peaks.values()), 1)
 
-    def _next(self) -> tuple[Any, ...]:
-        while True:
-            try:
-                item: tuple[Any, ...] = self.outbox.get(timeout=0.5)
-            except queue.Empty:
-                dead = [c for c in self.children if c.exitcode is not None]
-                if dead:
-                    raise RuntimeFault(f"a run process stopped (exit code {dead[0].exitcode})") from None
-                continue
-            if item[0] == "failed":
-                raise item[2]
-            return item
+    def _next(self) -> tuple[Any, ...] | None:
+        """The next answer of a process; None after half a second without one."""
+        try:
+            item: tuple[Any, ...] = self.outbox.get(timeout=0.5)
+        except queue.Empty:
+            dead = [c for c in self.children if c.exitcode is not None]
+            if dead and not self.stopping.is_set():
+                raise RuntimeFault(f"a run process stopped (exit code {dead[0].exitcode})") from None
+            return None
+        if item[0] == "failed":
+            raise item[2]
+        return item
 
     def close(self) -> None:
         """Let the processes finish and end; stop any that does not."""
+        self.stopping.set()
         for _ in self.children:
             self.inbox.put(None)
         for child in self.children:
@@ -153,6 +182,7 @@ class ProcessRunner:
 
     def stop(self) -> None:
         """Stop every process now (Ctrl-C, SIGTERM, an error): the parts written stay."""
+        self.stopping.set()
         for child in self.children:
             if child.is_alive():
                 child.terminate()
@@ -161,6 +191,8 @@ class ProcessRunner:
             if child.is_alive():
                 child.kill()
                 child.join()
+        if self.drainer.is_alive():
+            self.drainer.join(timeout=5)
         self.inbox.cancel_join_thread()
         self.outbox.cancel_join_thread()
 

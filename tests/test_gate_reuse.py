@@ -18,8 +18,8 @@ from tests.conftest import write_jsonl
 from worker.pipelines.base import Pipeline
 
 ROWS: list[dict[str, Any]] = [
-    {"id": f"d{i:02d}", "text": f"review {i}: the {'battery' if i % 2 else 'screen'} is {'good' if i % 3 else 'bad'}",
-     "lang": "en" if i % 4 else "de"}
+    {"id": f"d{i:02d}", "lang": "en" if i % 4 else "de",
+     "text": f"review {i}: the {'battery' if i % 2 else 'screen'} is {'good' if i % 3 else 'bad'}"}
     for i in range(43)
 ]  # fmt: skip
 ROWS[3] = {"id": "bad-type", "text": 5, "lang": "en"}  # a document error, read by the gate
@@ -78,7 +78,9 @@ def assert_same_records(
     for n, (a, b) in enumerate(zip(got, expected, strict=True)):
         assert a.keys() == b.keys()
         for key, value in b.items():
-            if isinstance(value, float) or (isinstance(value, list) and value and isinstance(value[0], float)):
+            if isinstance(value, float) or (
+                value and isinstance(value, list) and isinstance(value[0], float)
+            ):
                 np.testing.assert_allclose(a[key], value, atol=0.02 if n in near else 1e-6)
             else:
                 assert a[key] == value, (a, b)
