@@ -121,7 +121,9 @@ def test_sigterm_stops_every_process_and_the_run_resumes_from_its_parts(
         time.sleep(0.1)
     assert not any(alive(c) for c in children)
 
-    again = subprocess.run(args, input=b"".join(lines), capture_output=True, env=env, timeout=300, check=False)
+    again = subprocess.run(
+        args, input=b"".join(lines), capture_output=True, env=env, timeout=300, check=False
+    )
     assert again.returncode == 0, again.stderr.decode()
     assert "resuming: 2 chunks already written" in again.stderr.decode()
     assert_same_records(list(read_records(out)), list(read_records(reference)))
