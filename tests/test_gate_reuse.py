@@ -160,3 +160,15 @@ def test_a_resumed_int8_run_reads_its_parts_and_writes_only_the_gates_unwritten_
     without_gate(monkeypatch, "int8")
     run_json(command(tiny_bert, source, reference, "sentiment"))
     assert_same_records(list(read_records(out)), list(read_records(reference)), near=range(10, 20))
+
+
+def test_the_python_pipeline_writes_the_gates_records_too(tiny_bert: Path, counted: list[int]) -> None:
+    from producer.inprocess import pipeline
+
+    texts = [str(r["text"]) for r in ROWS if isinstance(r.get("text"), str)]
+    classify = pipeline(
+        "sentiment", model=str(tiny_bert), precision="int8", chunk_size=10, gate_docs=15, gate_threshold=0
+    )
+    records = list(classify(texts))
+    assert [r["id"] for r in records] == list(range(len(texts)))
+    assert sum(counted) == len(texts) + 15  # the gate's 15 in fp32 and int8, every other one once

@@ -129,3 +129,24 @@ def test_sigterm_stops_every_process_and_the_run_resumes_from_its_parts(
     assert_same_records(list(read_records(out)), list(read_records(reference)))
     report = json.loads(Path(f"{out}.report.json").read_text())
     assert report["processes"] == 2 and report["resumed_chunks"] == 2 and report["docs"] == len(ROWS)
+
+
+def test_auto_runs_two_processes_only_where_measured_faster() -> None:
+    from producer.parallel import auto_processes
+
+    assert auto_processes(None, cores=2, vendor="AuthenticAMD") == 2
+    assert auto_processes(None, cores=16, vendor="AuthenticAMD") == 2  # more was not measured
+    assert auto_processes(None, cores=2, vendor="GenuineIntel") == 1
+    assert auto_processes(None, cores=1, vendor="AuthenticAMD") == 1
+    assert auto_processes(2, cores=2, vendor="AuthenticAMD") == 1  # --threads given
+
+
+def test_nlpbatch_run_processes_sets_the_default_and_a_bad_value_is_a_usage_error(
+    tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = str(write_jsonl(tmp_path / "corpus.jsonl", ROWS[:20]))
+    monkeypatch.setenv("NLPBATCH_RUN_PROCESSES", "2")
+    assert run_json(command(tiny_bert, source, tmp_path / "o.jsonl"))["processes"] == 2
+    monkeypatch.setenv("NLPBATCH_RUN_PROCESSES", "0")
+    result = CliRunner().invoke(main, command(tiny_bert, source, tmp_path / "p.jsonl"))
+    assert result.exit_code == 2 and "0 processes" in result.output

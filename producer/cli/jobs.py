@@ -21,6 +21,23 @@ from producer.cli.helpers import (
 )
 
 
+class ProcessCount(click.ParamType):
+    """`--processes`: a whole number from 1, or auto."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number or auto", param, ctx)
+        if number < 1:
+            self.fail(f"{number} processes: give 1 or more, or auto", param, ctx)
+        return number
+
+
 def say_resuming(job: Any, written: int) -> None:
     """Tell the user a rerun carries on where the last one stopped, out of how many chunks."""
     from producer.readers import STDIN
@@ -47,10 +64,11 @@ def print_plan(job: Any, as_json: bool) -> None:
 )
 @click.option(
     "--processes",
-    type=click.IntRange(1),
-    default=1,
-    show_default=True,
-    help="Processes running the chunks, each loading the model once; the records are the same.",
+    type=ProcessCount(),
+    default=None,
+    help="Processes running the chunks, each loading the model once; the records are the same. "
+    "auto: 2 on an AMD CPU with 2+ cores and no --threads, else 1 (measured; see the README) "
+    "[default: NLPBATCH_RUN_PROCESSES, else auto].",
 )
 @backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -65,7 +83,7 @@ def print_plan(job: Any, as_json: bool) -> None:
 def run(
     ctx: click.Context,
     threads: int | None,
-    processes: int,
+    processes: int | str | None,
     backend: str,
     as_json: bool,
     quiet: bool,
@@ -73,6 +91,7 @@ def run(
 ) -> None:
     """Run a job here, with no Redis and no worker."""
     from nlpbatch.report import describe, report_path
+    from producer.parallel import auto_processes
     from producer.run import run_job
     from producer.run_progress import RunProgress, show_progress
 
@@ -80,12 +99,15 @@ def run(
     if kw["dry_run"]:
         print_plan(job, as_json)
         return
+    settings = settings_for(ctx)
+    if processes is None:  # NLPBATCH_RUN_PROCESSES, read by Settings, checked as the option is
+        processes = ProcessCount().convert(settings.run_processes, None, ctx)
     show_progress(not quiet)
     progress = None if quiet else RunProgress(None, sys.stderr).counting(job.sources())
     try:
         report = run_job(
             job,
-            settings_for(ctx),
+            settings,
             threads=threads,
             backend=backend,
             on_chunk=progress,
@@ -93,7 +115,7 @@ def run(
             gate_docs=kw["gate_docs"],
             gate_max_docs=kw["gate_max_docs"],
             on_resume=lambda written: say_resuming(job, written),
-            processes=processes,
+            processes=auto_processes(threads, job) if processes == "auto" else int(processes),
         )
     finally:
         if progress is not None:
