@@ -276,8 +276,9 @@ def auto_processes(
     """`--processes auto`: 2 processes on an AMD CPU with 2 cores or more, else 1.
 
     Measured with DistilBERT-base (benchmarks/processes.py, README "In one process"): on a
-    2-core AMD EPYC, 2 processes x 1 thread ran 1.3-1.5x the documents per second of 1 x 2,
-    and `submit`'s 2 workers x 1 thread 1.11x; on Intel 2 x 1 ran 0.87x. More than 2 was not
+    shared 2-core AMD EPYC, 2 processes x 1 thread ran 1.18-1.83x the documents per second of
+    1 x 2 (median 1.31 fp32, 1.52 int8), and `submit`'s 2 workers x 1 thread 1.11x; on Intel
+    2 x 1 ran 0.87x. More than 2 was not
     measured, and each process holds its own model (memory x N), so auto stops at 2. Given
     `--threads`, the user has sized the threads, and a job `--limit`ed to one chunk has
     nothing to share: auto keeps 1 process.

@@ -7,6 +7,7 @@ calls, so `run` and `submit` give the same records, in this process or in `--pro
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from nlpbatch.repeats import RepeatedIds
 from nlpbatch.report import peak_rss_mb, rates, write_report
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
-from producer.parallel import InlineRunner, ProcessRunner, ordered, running
+from producer.parallel import InlineRunner, ProcessRunner, auto_processes, ordered, running
 from producer.precision import GateReuse, choose_precision
 from producer.resume import run_manifest, written_chunks
 
@@ -112,7 +113,7 @@ def run_job(
     gate_docs: int = defaults.GATE_DOCS,
     gate_max_docs: int = defaults.GATE_MAX_DOCS,
     on_resume: Callable[[int], None] | None = None,
-    processes: int = 1,
+    processes: int | str = 1,
 ) -> RunReport:
     """Run `job` to completion, write its output atomically and its report beside it.
 
@@ -123,16 +124,19 @@ def run_job(
     after each chunk with the totals so far. The int8 gate's records in the precision it
     chose are written, not computed again. `processes` > 1 runs the chunks in that many
     processes, each loading the model once with `threads` threads (default: its share of the
-    cores); the records and parts are the same.
+    cores); the records and parts are the same. "auto": `producer.parallel.auto_processes`,
+    and no more processes than the job has chunks.
     """
     from worker import local  # the heavy imports happen only when a job really runs
 
-    if processes < 1:
-        raise InvalidParameter(f"processes must be at least 1, got {processes}")
+    if processes != "auto" and (not isinstance(processes, int) or processes < 1):
+        raise InvalidParameter(f"processes must be a whole number from 1, or auto; got {processes!r}")
     output = open_output(job.output)
     if not output.runnable:
         raise OutputError("`run` writes files; results in Redis are for jobs queued with `submit`")
-    local.configure(settings, threads=threads if processes == 1 else None, backend=backend)
+    # The gate (before the processes start) may use every core; auto picks 2 only without --threads.
+    parent_threads = None if isinstance(processes, int) and processes > 1 else threads
+    local.configure(settings, threads=parent_threads, backend=backend)
     started = time.perf_counter()
     reuse = GateReuse()
     precision, gate, messages = choose_precision(
@@ -144,6 +148,12 @@ def run_job(
         gate_max_docs=gate_max_docs,
         reuse=reuse,
     )
+    if processes == "auto":
+        processes = auto_processes(threads, job)
+        if processes > 1:  # a job of one chunk has nothing to share
+            head = list(itertools.islice(messages, processes))
+            processes, messages = max(1, len(head)), itertools.chain(head, messages)
+    assert isinstance(processes, int)
     manifest = run_manifest(job, precision)
     written = written_chunks(output, manifest)
     if written and on_resume:

@@ -150,3 +150,19 @@ def test_nlpbatch_run_processes_sets_the_default_and_a_bad_value_is_a_usage_erro
     monkeypatch.setenv("NLPBATCH_RUN_PROCESSES", "0")
     result = CliRunner().invoke(main, command(tiny_bert, source, tmp_path / "p.jsonl"))
     assert result.exit_code == 2 and "0 processes" in result.output
+
+
+def test_auto_runs_no_more_processes_than_the_job_has_chunks(
+    tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from producer import parallel
+    from worker import engine
+
+    monkeypatch.setenv("NLPBATCH_RUN_PROCESSES", "auto")
+    monkeypatch.setattr(parallel, "cpu_vendor", lambda: "AuthenticAMD")
+    monkeypatch.setattr(engine, "available_cores", lambda: 2)
+    one_chunk = str(write_jsonl(tmp_path / "small.jsonl", ROWS[:8]))
+    assert run_json(command(tiny_bert, one_chunk, tmp_path / "a.jsonl"))["processes"] == 1
+    two_chunks = str(write_jsonl(tmp_path / "two.jsonl", ROWS[:20]))
+    report = run_json(command(tiny_bert, two_chunks, tmp_path / "b.jsonl"))
+    assert (report["processes"], report["threads"], report["docs"]) == (2, 1, 20)

@@ -91,7 +91,6 @@ def run(
 ) -> None:
     """Run a job here, with no Redis and no worker."""
     from nlpbatch.report import describe, report_path
-    from producer.parallel import auto_processes
     from producer.run import run_job
     from producer.run_progress import RunProgress, show_progress
 
@@ -115,7 +114,7 @@ def run(
             gate_docs=kw["gate_docs"],
             gate_max_docs=kw["gate_max_docs"],
             on_resume=lambda written: say_resuming(job, written),
-            processes=auto_processes(threads, job) if processes == "auto" else int(processes),
+            processes=processes,
         )
     finally:
         if progress is not None:
