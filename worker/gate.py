@@ -126,16 +126,20 @@ def run_gate(
         encoded = fp32.encode_chunk(batch)  # tokenized once, run twice
         return fp32.run_encoded(batch, encoded), int8.run_encoded(batch, encoded)
 
+    measured = 0
+
     def measure(batch: list[Doc]) -> list[float]:
-        start = len(done["fp32"])
+        nonlocal measured
         first: list[Record] = []
         second: list[Record] = []
-        for group in _by_chunk(batch, start, chunk_of):
+        for group in _by_chunk(batch, measured, chunk_of):
             a, b = run_both(group)
             first += a
             second += b
-        done["fp32"] += first
-        done["int8"] += second
+        measured += len(batch)
+        if keep is not None:  # both kept until the choice is made
+            done["fp32"] += first
+            done["int8"] += second
         both = zip(first, second, strict=True)
         new = [(a, b) for a, b in both if "error" not in a and "error" not in b]
         pairs.extend(new)
