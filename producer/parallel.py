@@ -187,6 +187,8 @@ class ProcessRunner:
             if child.is_alive():
                 child.terminate()
         for child in self.children:
+            if child.pid is None:
+                continue  # never started
             child.join(timeout=10)
             if child.is_alive():
                 child.kill()
