@@ -277,10 +277,10 @@ def auto_processes(
 ) -> int:
     """`--processes auto`: 2 processes on an AMD CPU with 2 cores or more, else 1.
 
-    Measured with DistilBERT-base (benchmarks/processes.py, README "In one process"): on a
-    shared 2-core AMD EPYC, 2 processes x 1 thread ran 1.18-1.83x the documents per second of
-    1 x 2 (median 1.31 fp32, 1.52 int8), and `submit`'s 2 workers x 1 thread 1.11x; on Intel
-    2 x 1 ran 0.87x. More than 2 was not
+    Measured with DistilBERT-base (benchmarks/results/processes.md): on a shared 2-core AMD
+    EPYC, 2 processes x 1 thread ran a median 1.25x (fp32) and 1.55x (int8) the documents per
+    second of 1 x 2 over 6 interleaved rounds, and `submit`'s 2 workers x 1 thread 1.11x; on
+    Intel 2 x 1 ran 0.87x. More than 2 was not
     measured, and each process holds its own model (memory x N), so auto stops at 2. Given
     `--threads`, the user has sized the threads, and a job `--limit`ed to one chunk has
     nothing to share: auto keeps 1 process.
