@@ -166,3 +166,13 @@ def test_auto_runs_no_more_processes_than_the_job_has_chunks(
     two_chunks = str(write_jsonl(tmp_path / "two.jsonl", ROWS[:20]))
     report = run_json(command(tiny_bert, two_chunks, tmp_path / "b.jsonl"))
     assert (report["processes"], report["threads"], report["docs"]) == (2, 1, 20)
+
+
+def test_two_processes_log_their_progress_in_input_order(tiny_bert: Path, tmp_path: Path) -> None:
+    source = str(write_jsonl(tmp_path / "corpus.jsonl", ROWS))
+    result = CliRunner().invoke(main, command(tiny_bert, source, tmp_path / "o.jsonl", "--processes", "2"))
+    assert result.exit_code == 0, result.output
+    # The first chunk's line and the last: counted in order, errors included.
+    assert "10/43 documents, " in result.stderr
+    assert "43/43 documents" in result.stderr and result.stderr.rstrip().endswith("3 errors")
+    assert "2 x " in result.stdout  # the printed report says how many processes
