@@ -113,7 +113,8 @@ def test_an_int8_run_writes_the_gates_records_and_runs_each_document_once(
     assert (report["tokens"], report["errors"]) == (plain["tokens"], plain["errors"])
     assert report["padded_tokens"] > 0 and plain["gate_docs_reused"] == 0
     computed = report["docs"] - report["gate_docs_reused"]
-    assert report["docs_per_second"] == pytest.approx(computed / report["seconds"], rel=0.02, abs=0.05)
+    # (`seconds` is rounded to the millisecond; counting the gate's 15 would be 43/28 = 1.54 times.)
+    assert report["docs_per_second"] * report["seconds"] == pytest.approx(computed, rel=0.1)
 
 
 def test_a_gate_that_falls_back_to_fp32_writes_its_fp32_records(
