@@ -65,6 +65,7 @@ def print_plan(job: Any, as_json: bool) -> None:
 @click.option(
     "--processes",
     type=ProcessCount(),
+    metavar="N|auto",
     default=None,
     help="Processes running the chunks, each loading the model once; the records are the same. "
     "auto: 2 on an AMD CPU with 2+ cores and no --threads, else 1 (measured; see the README) "
