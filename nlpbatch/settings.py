@@ -50,6 +50,8 @@ class Settings:
     output_roots: tuple[str, ...] = ()
     #: Path prefixes a worker may load local model folders from; empty: anywhere.
     model_roots: tuple[str, ...] = ()
+    #: `run`'s processes when `--processes` is not given: a number from 1, or auto.
+    run_processes: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -81,6 +83,7 @@ class Settings:
             log_format=env.get("NLPBATCH_LOG_FORMAT") or defaults.LOG_FORMAT,
             output_roots=parse_roots(env.get("NLPBATCH_OUTPUT_ROOTS", "")),
             model_roots=parse_roots(env.get("NLPBATCH_MODEL_ROOTS", "")),
+            run_processes=env.get("NLPBATCH_RUN_PROCESSES") or "auto",
         )
         given = {k: v for k, v in overrides.items() if v is not None}
         if "home" in given:

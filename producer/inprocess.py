@@ -88,21 +88,23 @@ class Pipeline:
 
     def stream(self, inputs: Iterable[str | Mapping[str, Any]]) -> Iterator[Record]:
         """The records of `inputs`, chunk by chunk, in order."""
-        from producer.precision import choose_precision
+        from producer.precision import GateReuse, choose_precision
         from worker import local
 
         if not local.configured():
             local.configure(self.settings, threads=self._threads, backend=self._backend)
         messages = self._messages(self._docs(inputs))
+        reuse = GateReuse()
         if self._precision is None:  # int8 or auto: the gate decides once, on the first documents
             gate_docs, threshold = self._gate
             self._precision, _, messages = choose_precision(
-                self.job, messages, self.settings, gate_docs=gate_docs, threshold=threshold
+                self.job, messages, self.settings, gate_docs=gate_docs, threshold=threshold, reuse=reuse
             )
         else:
             messages = (_with_precision(m, self._precision) for m in messages)
-        for msg in messages:
-            yield from local.run_chunk(msg)
+        for msg in messages:  # the gate's records in the chosen precision are not computed again
+            done = reuse.take(msg.index)
+            yield from local.run_chunk(msg, done) if done else local.run_chunk(msg)
 
     def _docs(self, inputs: Iterable[str | Mapping[str, Any]]) -> Iterator[Doc]:
         fields = self.job.fields
@@ -159,8 +161,12 @@ def run(
     keep_fields: Sequence[str] = (),
     field_map: Mapping[str, str] | None = None,
     limit: int | None = None,
+    processes: int = 1,
 ) -> RunReport:
-    """`nlpbatch run` from Python: read the input files, write `output`, return the report."""
+    """`nlpbatch run` from Python: read the input files, write `output`, return the report.
+
+    `processes` > 1 runs the chunks in that many processes (`nlpbatch run --processes`).
+    """
     job = prepare_job(
         task=task,
         model=model or get_task(task).default_model,
@@ -182,6 +188,7 @@ def run(
         backend=backend,
         gate_threshold=gate_threshold,
         gate_docs=gate_docs,
+        processes=processes,
     )
 
 

@@ -47,6 +47,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def one_run_process() -> Iterator[None]:
+    """`run` in one process unless a test says otherwise: `--processes auto` depends on the CPU."""
+    saved = os.environ.get("NLPBATCH_RUN_PROCESSES")
+    os.environ["NLPBATCH_RUN_PROCESSES"] = "1"
+    yield
+    if saved is None:
+        os.environ.pop("NLPBATCH_RUN_PROCESSES", None)
+    else:
+        os.environ["NLPBATCH_RUN_PROCESSES"] = saved
+
+
+@pytest.fixture(scope="session", autouse=True)
 def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """NLPBATCH_HOME for every test and every process it starts: one model cache for the session,
     so each tiny model is exported once, and never the user's ~/.cache/nlpbatch."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,8 +114,16 @@ def get_pipeline(task: str, model: str, precision: str, params: dict[str, object
     return pipeline
 
 
-def run_chunk(msg: ChunkMessage) -> list[Record]:
-    """Process one chunk: exactly one record per document, in the chunk's order."""
+def run_chunk(msg: ChunkMessage, done: Mapping[int, Record] | None = None) -> list[Record]:
+    """Process one chunk: exactly one record per document, in the chunk's order.
+
+    `done`: records already computed, by position in the chunk (without the kept fields);
+    only the other documents are run.
+    """
     pipeline = get_pipeline(msg.task, msg.model, msg.precision, msg.params)
     docs, kept = without_kept(msg.docs)
-    return with_kept(pipeline(docs), kept)
+    if not done:
+        return with_kept(pipeline(docs), kept)
+    todo = [i for i in range(len(docs)) if i not in done]
+    ran = iter(pipeline([docs[i] for i in todo]) if todo else [])
+    return with_kept([done[i] if i in done else next(ran) for i in range(len(docs))], kept)

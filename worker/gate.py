@@ -13,8 +13,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nlpbatch import defaults
@@ -58,6 +58,19 @@ class GateResult:
         return out
 
 
+@dataclass
+class GateRecords:
+    """The records the gate computed in the precision it chose: one per document it read, in order.
+
+    `run` writes them instead of computing those documents again; `tokens` and `padded_tokens`
+    are what that precision's pass counted over them.
+    """
+
+    records: list[Record] = field(default_factory=list)
+    tokens: int = 0
+    padded_tokens: int = 0
+
+
 def run_gate(
     task: str,
     model: str,
@@ -68,13 +81,19 @@ def run_gate(
     threshold: float | None = None,
     first_docs: int = defaults.GATE_DOCS,
     max_docs: int = defaults.GATE_MAX_DOCS,
+    keep: GateRecords | None = None,
+    chunk_of: Callable[[int], int] | None = None,
 ) -> GateResult:
     """Compare fp32 and int8 on `docs`; the precision to use is in the result.
 
     `requested` is "int8" (fall back to fp32, with a warning, if the gate fails) or "auto"
     (pick int8 only if the gate passes). The gate reads `first_docs` documents, then more,
     `first_docs` at a time, while the interval of its agreement holds the threshold, up to
-    `max_docs`; it passes when the agreement is at least the threshold.
+    `max_docs`; it passes when the agreement is at least the threshold. With `keep`, the
+    records of the chosen precision (one per document read, errors included) are put there;
+    `chunk_of(n)`, the chunk of the n-th document read, makes the gate run each chunk's
+    documents apart, batched as `run` batches a chunk, so those records are the ones `run`
+    would compute (int8's dynamic quantization depends on the batch).
     """
     spec = get_task(task)
     name = spec.name
@@ -101,10 +120,27 @@ def run_gate(
     # The gate's work is not the job's: keep it out of the job's counters.
     fp32.stats, int8.stats = BatchStats(), BatchStats()
     pairs: list[tuple[Record, Record]] = []
+    done: dict[str, list[Record]] = {"fp32": [], "int8": []}
+
+    def run_both(batch: list[Doc]) -> tuple[list[Record], list[Record]]:
+        encoded = fp32.encode_chunk(batch)  # tokenized once, run twice
+        return fp32.run_encoded(batch, encoded), int8.run_encoded(batch, encoded)
+
+    measured = 0
 
     def measure(batch: list[Doc]) -> list[float]:
-        encoded = fp32.encode_chunk(batch)  # tokenized once, run twice
-        both = zip(fp32.run_encoded(batch, encoded), int8.run_encoded(batch, encoded), strict=True)
+        nonlocal measured
+        first: list[Record] = []
+        second: list[Record] = []
+        for group in _by_chunk(batch, measured, chunk_of):
+            a, b = run_both(group)
+            first += a
+            second += b
+        measured += len(batch)
+        if keep is not None:  # both kept until the choice is made
+            done["fp32"] += first
+            done["int8"] += second
+        both = zip(first, second, strict=True)
         new = [(a, b) for a, b in both if "error" not in a and "error" not in b]
         pairs.extend(new)
         return [comparison.compare([a], [b]) for a, b in new] if comparison.kind != "pooled" else []
@@ -124,6 +160,10 @@ def run_gate(
     if not passed and requested == "int8":
         log.warning("int8 accuracy gate failed (%s): running in fp32", reason)
     engine.unload_model(name, model, "fp32" if passed else "int8", params)
+    if keep is not None:
+        kept_stats = (int8 if passed else fp32).stats
+        keep.records = done[chosen]  # fp32 and int8 were both kept: the choice comes last
+        keep.tokens, keep.padded_tokens = kept_stats.tokens, kept_stats.padded_tokens
     seconds = time.perf_counter() - started
     confident = None
     if comparison.metric == "label_agreement":
@@ -145,6 +185,20 @@ def run_gate(
         settled=None if found is None else not found.straddles(limit),
         confident=confident,
     )
+
+
+def _by_chunk(batch: list[Doc], start: int, chunk_of: Callable[[int], int] | None) -> list[list[Doc]]:
+    """The batch cut where its documents' chunk changes (whole, without `chunk_of`)."""
+    if chunk_of is None:
+        return [batch]
+    groups: list[list[Doc]] = []
+    last = None
+    for n, doc in enumerate(batch, start):
+        if chunk_of(n) != last or not groups:
+            groups.append([])
+            last = chunk_of(n)
+        groups[-1].append(doc)
+    return groups
 
 
 def _top_score(record: Record) -> float:

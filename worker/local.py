@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ from nlpbatch.retry import retry_delay
 from nlpbatch.schema import ChunkMessage, Record
 from nlpbatch.settings import Settings
 from worker import engine
-from worker.gate import GateResult, run_gate
+from worker.gate import GateRecords, GateResult, run_gate
 from worker.models.store import onnx_model_dir
 from worker.pipelines.base import BatchStats
 
 __all__ = [
+    "GateRecords",
     "GateResult",
     "RuntimeInfo",
     "configure",
@@ -63,15 +65,18 @@ log = logging.getLogger("nlpbatch.run")
 RUNTIME_TRIES = 8
 
 
-def run_chunk(msg: ChunkMessage) -> list[Record]:
+def run_chunk(msg: ChunkMessage, done: Mapping[int, Record] | None = None) -> list[Record]:
     """One record per document of the chunk, in its order: what a worker would return.
+
+    `done` holds records already computed (by the int8 gate), by position in the chunk;
+    only the other documents go through the model.
 
     A runtime fault (out of memory, a session or device error) is tried again with backoff,
     as a worker retries its chunk, rather than ending the run or recording the documents.
     """
     for attempt in range(RUNTIME_TRIES):
         try:
-            return engine.run_chunk(msg)
+            return engine.run_chunk(msg, done)
         except RuntimeFault as exc:
             if attempt + 1 == RUNTIME_TRIES:
                 raise
@@ -96,3 +101,65 @@ def export(model: str, task: str, precision: str, settings: Settings) -> Path | 
     if head is None:
         return None
     return onnx_model_dir(resolve(model), head.export_task, precision, settings.onnx_dir)
+
+
+def serve(
+    settings: Settings,
+    threads: int,
+    backend: str,
+    model_key: tuple[str, str, str, dict[str, Any]],
+    inbox: Any,
+    outbox: Any,
+) -> None:
+    """A `run --processes N` child: load the model once, then run the chunks the parent sends.
+
+    It answers ("ready", pid, RuntimeInfo, seconds to load), then ("chunk", index, records,
+    tokens, padded tokens, peak MiB, pid) per chunk, or ("failed", index, exception) and stops. It
+    leaves Ctrl-C to the parent, which stops every child, and ends if the parent is gone.
+    """
+    import os
+    import queue
+    import signal
+
+    from nlpbatch.report import peak_rss_mb
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    try:
+        started = time.perf_counter()
+        configure(settings, threads=threads, backend=backend)
+        info = load(*model_key)
+        outbox.put(("ready", os.getpid(), info, time.perf_counter() - started))
+    except Exception as exc:
+        outbox.put(("failed", None, _sendable(exc)))
+        return
+    counters = stats()
+    while True:
+        try:
+            item = inbox.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                return  # the parent died without stopping us
+            continue
+        if item is None:
+            return
+        msg, done = item
+        tokens, padded = counters.tokens, counters.padded_tokens
+        try:
+            records = run_chunk(msg, done)
+        except Exception as exc:
+            outbox.put(("failed", msg.index, _sendable(exc)))
+            return
+        used = (counters.tokens - tokens, counters.padded_tokens - padded)
+        outbox.put(("chunk", msg.index, records, *used, peak_rss_mb(), os.getpid()))
+
+
+def _sendable(exc: Exception) -> Exception:
+    """The exception itself if it survives pickling, else a RuntimeFault saying what it was."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeFault(f"{type(exc).__name__}: {exc}")
+    return exc

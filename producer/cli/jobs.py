@@ -21,6 +21,23 @@ from producer.cli.helpers import (
 )
 
 
+class ProcessCount(click.ParamType):
+    """`--processes`: a whole number from 1, or auto."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number or auto", param, ctx)
+        if number < 1:
+            self.fail(f"{number} processes: give 1 or more, or auto", param, ctx)
+        return number
+
+
 def say_resuming(job: Any, written: int) -> None:
     """Tell the user a rerun carries on where the last one stopped, out of how many chunks."""
     from producer.readers import STDIN
@@ -39,7 +56,21 @@ def print_plan(job: Any, as_json: bool) -> None:
 
 @click.command()
 @job_options
-@click.option("--threads", type=int, default=None, help="Model threads [default: all cores].")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="Model threads per process [default: the cores divided among the processes].",
+)
+@click.option(
+    "--processes",
+    type=ProcessCount(),
+    metavar="N|auto",
+    default=None,
+    help="Processes running the chunks, each loading the model once; the records are the same. "
+    "auto: 2 on an AMD CPU with 2+ cores and no --threads, else 1 (measured; see the README) "
+    "[default: NLPBATCH_RUN_PROCESSES, else auto].",
+)
 @backend_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
@@ -50,7 +81,15 @@ def print_plan(job: Any, as_json: bool) -> None:
 )
 @click.pass_context
 @handle_errors
-def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, quiet: bool, **kw: Any) -> None:
+def run(
+    ctx: click.Context,
+    threads: int | None,
+    processes: int | str | None,
+    backend: str,
+    as_json: bool,
+    quiet: bool,
+    **kw: Any,
+) -> None:
     """Run a job here, with no Redis and no worker."""
     from nlpbatch.report import describe, report_path
     from producer.run import run_job
@@ -60,12 +99,15 @@ def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, qu
     if kw["dry_run"]:
         print_plan(job, as_json)
         return
+    settings = settings_for(ctx)
+    if processes is None:  # NLPBATCH_RUN_PROCESSES, read by Settings, checked as the option is
+        processes = ProcessCount().convert(settings.run_processes, None, ctx)
     show_progress(not quiet)
     progress = None if quiet else RunProgress(None, sys.stderr).counting(job.sources())
     try:
         report = run_job(
             job,
-            settings_for(ctx),
+            settings,
             threads=threads,
             backend=backend,
             on_chunk=progress,
@@ -73,6 +115,7 @@ def run(ctx: click.Context, threads: int | None, backend: str, as_json: bool, qu
             gate_docs=kw["gate_docs"],
             gate_max_docs=kw["gate_max_docs"],
             on_resume=lambda written: say_resuming(job, written),
+            processes=processes,
         )
     finally:
         if progress is not None:

@@ -1,0 +1,294 @@
+"""Where `run`'s chunks are computed: in this process, or in N worker processes (`--processes`).
+
+Both runners take chunks in input order (`submit`), write each chunk's part as soon as its
+records exist, and hand the records back in input order (`collect`), so the output, the
+parts a resumed run finds and the progress are the same whichever runs them.
+
+The processes are started with `spawn`: a fork after onnxruntime has started its threads
+(the int8 gate runs here first) could deadlock. They are managed here rather than by
+`concurrent.futures.ProcessPoolExecutor`, which on Python 3.11 can neither wait until every
+process has loaded its model (the documents' clock starts then) nor stop its processes at
+once on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from nlpbatch.errors import RuntimeFault
+from nlpbatch.outputs.base import Output
+from nlpbatch.schema import ChunkMessage, Record
+from nlpbatch.settings import Settings
+
+#: Chunks sent ahead per process: enough to keep each busy while the parent writes parts.
+AHEAD_PER_PROCESS = 2
+
+
+class InlineRunner:
+    """Chunks computed here, one at a time, with the model this process loaded."""
+
+    processes = 1
+    window = 1
+
+    def __init__(self, output: Output) -> None:
+        from worker import local
+
+        self.output = output
+        self.stats = local.stats()
+        self.base = (self.stats.tokens, self.stats.padded_tokens)
+        self.done: dict[int, list[Record]] = {}
+        self.peak_mb = 0.0
+
+    def submit(self, msg: ChunkMessage, done: Mapping[int, Record] | None) -> None:
+        from worker import local
+
+        records = local.run_chunk(msg, done) if done else local.run_chunk(msg)
+        self.output.write_part(msg.index, records)
+        self.done[msg.index] = records
+
+    def collect(self, index: int) -> list[Record]:
+        return self.done.pop(index)
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """(tokens, padded tokens) the model computed in this run's chunks."""
+        return self.stats.tokens - self.base[0], self.stats.padded_tokens - self.base[1]
+
+
+class ProcessRunner:
+    """Chunks computed by `processes` child processes, each with its own model and threads."""
+
+    def __init__(
+        self,
+        output: Output,
+        processes: int,
+        settings: Settings,
+        *,
+        threads: int,
+        backend: str,
+        model_key: tuple[str, str, str, dict[str, Any]],
+    ) -> None:
+        from worker import local
+
+        ctx = multiprocessing.get_context("spawn")
+        self.output = output
+        self.processes = processes
+        self.window = AHEAD_PER_PROCESS * processes
+        self.inbox: Any = ctx.Queue()
+        self.outbox: Any = ctx.Queue()
+        self.children = [
+            ctx.Process(
+                target=local.serve,
+                args=(settings, threads, backend, model_key, self.inbox, self.outbox),
+                name=f"nlpbatch-run-{n}",
+                daemon=True,
+            )
+            for n in range(processes)
+        ]
+        self.done: dict[int, list[Record]] = {}
+        self.tokens = self.padded = 0
+        self.peaks: dict[int, float] = {}
+        self.info: Any = None
+        self.load_seconds = 0.0
+        self.ready = threading.Condition()
+        self.failure: BaseException | None = None
+        self.stopping = threading.Event()
+        self.drainer = threading.Thread(target=self.drain, name="nlpbatch-run-parts", daemon=True)
+
+    def start(self) -> None:
+        """Start the processes and wait until each has loaded the model."""
+        for child in self.children:
+            child.start()
+        loaded = 0
+        while loaded < self.processes:
+            item = self._next()
+            if item is not None:
+                loaded += 1
+                self.info, seconds = item[2:]
+                self.load_seconds = max(self.load_seconds, seconds)
+        self.drainer.start()
+
+    def submit(self, msg: ChunkMessage, done: Mapping[int, Record] | None) -> None:
+        self.inbox.put((msg, dict(done) if done else None))
+
+    def drain(self) -> None:
+        """In a thread: write each chunk's part as soon as a process returns it.
+
+        The parent may be waiting for input (a corpus on stdin) meanwhile: a kill then loses
+        no finished chunk.
+        """
+        try:
+            while not self.stopping.is_set():
+                item = self._next()
+                if item is None:
+                    continue
+                _, got, records, tokens, padded, peak, pid = item
+                self.output.write_part(got, records)
+                with self.ready:
+                    self.done[got] = records
+                    self.tokens += tokens
+                    self.padded += padded
+                    self.peaks[pid] = max(self.peaks.get(pid, 0.0), peak)
+                    self.ready.notify_all()
+        except BaseException as exc:
+            with self.ready:
+                self.failure = exc
+                self.ready.notify_all()
+
+    def collect(self, index: int) -> list[Record]:
+        with self.ready:
+            while index not in self.done:
+                if self.failure is not None:
+                    raise self.failure
+                self.ready.wait(0.5)
+            return self.done.pop(index)
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        return self.tokens, self.padded
+
+    @property
+    def peak_mb(self) -> float:
+        """The children's peaks added up (each reports its own high-water mark)."""
+        return round(sum(self.peaks.values()), 1)
+
+    def _next(self) -> tuple[Any, ...] | None:
+        """The next answer of a process; None after half a second without one."""
+        try:
+            item: tuple[Any, ...] = self.outbox.get(timeout=0.5)
+        except queue.Empty:
+            dead = [c for c in self.children if c.exitcode is not None]
+            if dead and not self.stopping.is_set():
+                raise RuntimeFault(f"a run process stopped (exit code {dead[0].exitcode})") from None
+            return None
+        if item[0] == "failed":
+            raise item[2]
+        return item
+
+    def close(self) -> None:
+        """Let the processes finish and end; stop any that does not."""
+        self.stopping.set()
+        for _ in self.children:
+            self.inbox.put(None)
+        for child in self.children:
+            child.join(timeout=30)
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop every process now (Ctrl-C, SIGTERM, an error): the parts written stay."""
+        self.stopping.set()
+        for child in self.children:
+            if child.is_alive():
+                child.terminate()
+        for child in self.children:
+            if child.pid is None:
+                continue  # never started
+            child.join(timeout=10)
+            if child.is_alive():
+                child.kill()
+                child.join()
+        if self.drainer.is_alive():
+            self.drainer.join(timeout=5)
+        self.inbox.cancel_join_thread()
+        self.outbox.cancel_join_thread()
+
+
+@contextmanager
+def running(runner: ProcessRunner) -> Iterator[ProcessRunner]:
+    """The processes, started; SIGTERM stops them as Ctrl-C does, and both leave a resumable job."""
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread: SIGTERM keeps its handler
+        pass
+    try:
+        runner.start()
+        yield runner
+    except BaseException:
+        runner.stop()
+        raise
+    else:
+        runner.close()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def ordered(
+    runner: InlineRunner | ProcessRunner,
+    messages: Iterator[ChunkMessage],
+    written: set[int],
+    output: Output,
+    take: Any,
+) -> Iterator[tuple[ChunkMessage, list[Record], bool]]:
+    """(message, its records, whether they were resumed from a part) in input order.
+
+    Up to `runner.window` chunks are computed ahead; `take(index)` gives the gate's records
+    for a chunk, if any.
+    """
+    pending: list[tuple[ChunkMessage, bool]] = []
+    in_flight = 0
+
+    def first() -> tuple[ChunkMessage, list[Record], bool]:
+        nonlocal in_flight
+        msg, resumed = pending.pop(0)
+        if resumed:
+            return msg, output.read_part(msg.index), True
+        in_flight -= 1
+        return msg, runner.collect(msg.index), False
+
+    for msg in messages:
+        if msg.index in written:
+            pending.append((msg, True))
+        else:
+            runner.submit(msg, take(msg.index))
+            pending.append((msg, False))
+            in_flight += 1
+        while pending and (pending[0][1] or in_flight >= runner.window):
+            yield first()
+    while pending:
+        yield first()
+
+
+def cpu_vendor() -> str:
+    """The CPU's vendor id from /proc/cpuinfo (AuthenticAMD, GenuineIntel), "" where unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+def auto_processes(
+    threads: int | None, job: Any = None, cores: int | None = None, vendor: str | None = None
+) -> int:
+    """`--processes auto`: 2 processes on an AMD CPU with 2 cores or more, else 1.
+
+    Measured with DistilBERT-base (benchmarks/results/processes.md): on a shared 2-core AMD
+    EPYC, 2 processes x 1 thread ran a median 1.25x (fp32) and 1.55x (int8) the documents per
+    second of 1 x 2 over 6 interleaved rounds, and `submit`'s 2 workers x 1 thread 1.11x; on
+    Intel 2 x 1 ran 0.87x. More than 2 was not
+    measured, and each process holds its own model (memory x N), so auto stops at 2. Given
+    `--threads`, the user has sized the threads, and a job `--limit`ed to one chunk has
+    nothing to share: auto keeps 1 process.
+    """
+    from worker.engine import available_cores
+
+    cores = cores or available_cores()
+    vendor = cpu_vendor() if vendor is None else vendor
+    if job is not None and job.limit is not None and job.limit <= job.chunk_size:
+        return 1
+    return 2 if threads is None and cores >= 2 and vendor == "AuthenticAMD" else 1
