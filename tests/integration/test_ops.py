@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,15 +225,22 @@ def test_schedule_runs_celery_beat_with_its_state_under_nlpbatch_home(
     log = tmp_path / "beat.log"
     cmd = ["schedule", "--config", str(beat_config(tmp_path, tiny_bert, corpus))]
     proc = subprocess.Popen([*nlpbatch_cmd(), *cmd], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    state = tmp_path / "home" / "schedule"
+
+    def state_written() -> bool:
+        return state.is_dir() and any(p.name.startswith("beat-schedule") for p in state.iterdir())
+
     try:
         wait_for_log(log, "beat: Starting...", timeout=60)
         assert "LocalScheduler" in log.read_text()
+        # Beat opens its state file just after that line: on a busy machine, a while after.
+        deadline = time.monotonic() + 60
+        while not state_written() and time.monotonic() < deadline:
+            time.sleep(0.2)
     finally:
         proc.terminate()
         proc.wait(30)
-    assert (tmp_path / "home" / "schedule" / "beat-schedule").exists() or any(
-        p.name.startswith("beat-schedule") for p in (tmp_path / "home" / "schedule").iterdir()
-    )
+    assert state_written()
 
 
 @pytest.mark.slow
