@@ -100,6 +100,7 @@ def run_job(
     output = open_output(job.output)
     if not output.runnable:
         raise OutputError("`run` writes files; results in Redis are for jobs queued with `submit`")
+    local.check_backend(backend, job.task)  # before any work: a usage error, exit code 2
     local.configure(settings, threads=threads, backend=backend)
     started = time.perf_counter()
     precision, gate, messages = choose_precision(

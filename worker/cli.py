@@ -53,7 +53,9 @@ def worker(
 ) -> None:
     """Start a Celery worker that processes queued chunks."""
     from worker.main import run_worker
+    from worker.models.loader import check_backend
 
+    check_backend(backend)  # `openvino` without its extra: fail now, not on the first chunk
     settings = settings_for(
         ctx, broker, threads=threads, metrics_port=metrics_port, shutdown_timeout=shutdown_timeout
     )

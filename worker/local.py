@@ -15,12 +15,14 @@ from nlpbatch.schema import ChunkMessage, Record
 from nlpbatch.settings import Settings
 from worker import engine
 from worker.gate import GateResult, run_gate
+from worker.models.loader import check_backend
 from worker.models.store import onnx_model_dir
 from worker.pipelines.base import BatchStats
 
 __all__ = [
     "GateResult",
     "RuntimeInfo",
+    "check_backend",
     "configure",
     "configured",
     "export",

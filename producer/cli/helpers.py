@@ -80,10 +80,11 @@ def backend_option(fn: F) -> F:
     """The `--backend` option of `run` and `worker`."""
     return click.option(
         "--backend",
-        type=click.Choice(["auto", "onnx", "torch"]),
+        type=click.Choice(["auto", "onnx", "openvino", "torch"]),
         default="auto",
         show_default=True,
-        help="Model runtime: auto picks ONNX Runtime on CPU and PyTorch on a GPU.",
+        help="Model runtime: auto picks ONNX Runtime on CPU and PyTorch on a GPU; openvino runs "
+        "the encoder tasks with OpenVINO on CPU (install nlpbatch[openvino]).",
     )(fn)
 
 
