@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from nlpbatch import defaults
+from nlpbatch.backends import check_backend
 from nlpbatch.settings import redact_url
 from producer.cli.helpers import backend_option, broker_option, handle_errors, settings_for
 
@@ -53,7 +54,6 @@ def worker(
 ) -> None:
     """Start a Celery worker that processes queued chunks."""
     from worker.main import run_worker
-    from worker.models.loader import check_backend
 
     check_backend(backend)  # `openvino` without its extra: fail now, not on the first chunk
     settings = settings_for(

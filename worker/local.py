@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nlpbatch.backends import check_backend
 from nlpbatch.errors import RuntimeFault
 from nlpbatch.modelref import resolve
 from nlpbatch.retry import retry_delay
@@ -15,7 +16,6 @@ from nlpbatch.schema import ChunkMessage, Record
 from nlpbatch.settings import Settings
 from worker import engine
 from worker.gate import GateResult, run_gate
-from worker.models.loader import check_backend
 from worker.models.store import onnx_model_dir
 from worker.pipelines.base import BatchStats
 

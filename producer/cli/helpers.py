@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from nlpbatch import defaults
+from nlpbatch.backends import BACKENDS
 from nlpbatch.errors import BrokerError, JobError, NlpbatchError
 from nlpbatch.jobstore import JobState, JobStatus
 from nlpbatch.settings import Settings
@@ -80,7 +81,7 @@ def backend_option(fn: F) -> F:
     """The `--backend` option of `run` and `worker`."""
     return click.option(
         "--backend",
-        type=click.Choice(["auto", "onnx", "openvino", "torch"]),
+        type=click.Choice(BACKENDS),
         default="auto",
         show_default=True,
         help="Model runtime: auto picks ONNX Runtime on CPU and PyTorch on a GPU; openvino runs "

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nlpbatch.backends import BACKENDS, check_backend
 from nlpbatch.errors import JobError, ModelLoadError
 from nlpbatch.modelref import ModelSource, resolve
 from worker.models.generative import load_generative
@@ -19,9 +19,6 @@ from worker.runtime.base import NoRuntime, Runtime
 
 log = logging.getLogger("nlpbatch.models")
 
-BACKENDS = ("auto", "onnx", "openvino", "torch")
-#: The packages `--backend openvino` needs: the `openvino` extra.
-OPENVINO_PACKAGES = ("openvino", "nncf")
 
 
 @dataclass
@@ -36,31 +33,6 @@ class LoadedModel:
 
 
 __all__ = ["BACKENDS", "LoadedModel", "check_backend", "cuda_available", "load_model"]
-
-
-def check_backend(backend: str, task: str | None = None) -> None:
-    """Raise JobError when `backend` cannot run here, or cannot run `task` (None: any task).
-
-    `openvino` needs the `openvino` extra, and runs the encoder tasks only: the generative
-    ones (summarize, translate, generate) run on ONNX Runtime or PyTorch.
-    """
-    if backend not in BACKENDS:
-        raise JobError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
-    if backend != "openvino":
-        return
-    missing = [name for name in OPENVINO_PACKAGES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise JobError(f"--backend openvino needs {' and '.join(missing)}: install nlpbatch[openvino]")
-    if task is not None:
-        from nlpbatch.tasks import get_task
-        from nlpbatch.tasks.spec import GenerationSpec
-
-        spec = get_task(task)
-        if isinstance(spec, GenerationSpec):
-            raise JobError(
-                f"task {spec.name!r} generates text, which --backend openvino does not support "
-                "(it runs the encoder tasks); use --backend onnx or torch"
-            )
 
 
 def load_model(
