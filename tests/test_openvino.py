@@ -101,7 +101,7 @@ def test_nncf_int8_passes_the_gate_on_minilm_and_is_what_runs(minilm: str, tmp_p
         "run", str(corpus), "-t", "embed", "-m", minilm, "-o", str(fp32_out), "--backend", "openvino"
     )  # fmt: skip
     assert code == 0, stderr
-    int8, fp32 = read_records(out), read_records(fp32_out)
+    int8, fp32 = list(read_records(out)), list(read_records(fp32_out))
     assert len(int8) == 64
     assert min(cosines(int8, fp32)) >= 0.98
     same = [np.allclose(a["embedding"], b["embedding"], atol=1e-4) for a, b in zip(int8, fp32, strict=True)]

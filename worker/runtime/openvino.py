@@ -60,7 +60,9 @@ class OpenVinoRuntime:
         self._input_types = {
             i.get_any_name(): _NP_TYPES.get(i.get_element_type(), np.int64) for i in self.compiled.inputs
         }
-        self.output_names = tuple(o.get_any_name() for o in self.compiled.outputs)
+        # Named as the graph names them: compiling can fuse an output's node (the classifier's
+        # MatMul and Add) and rename its tensor, so outputs are read back by position.
+        self.output_names = tuple(o.get_any_name() for o in model.outputs)
         # One request, reused: batches run one after another in a process.
         self._request = self.compiled.create_infer_request()
 
@@ -77,4 +79,4 @@ class OpenVinoRuntime:
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         results = self._request.infer(self._inputs(feeds))
         # Copies: the request's output tensors are overwritten by the next batch.
-        return {name: np.array(results[name], copy=True) for name in self.output_names}
+        return {name: np.array(results[i], copy=True) for i, name in enumerate(self.output_names)}
