@@ -141,3 +141,16 @@ def test_openvino_refuses_the_generative_tasks(task: str, tmp_path: Path) -> Non
     )
     assert code == 2
     assert f"task {task!r} generates text" in stderr and "--backend onnx or torch" in stderr
+
+
+def test_nncf_int8_is_the_same_model_on_every_machine(tiny_bert: Path, tmp_path: Path) -> None:
+    from nlpbatch.modelref import resolve
+    from worker.models.openvino_store import openvino_model_dir
+
+    # Two empty caches: each exports, then quantizes on the fixed calibration texts.
+    a, b = (
+        openvino_model_dir(resolve(str(tiny_bert)), "text-classification", "int8", tmp_path / n) for n in "ab"
+    )
+    assert (a / "openvino_model.bin").read_bytes() == (b / "openvino_model.bin").read_bytes()
+    assert (a / "openvino_model.xml").read_bytes() == (b / "openvino_model.xml").read_bytes()
+    assert not list((tmp_path / "a").glob(".*"))  # no temporary folder left behind
