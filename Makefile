@@ -36,8 +36,9 @@ test: lint
 test-slow: install
 	$(BIN)/python -m pytest -m "slow and not gpu" -q
 
-# Throughput against transformers and optimum pipelines: benchmarks/results/RESULTS.md and
-# throughput.png. Needs a quiet machine; sized to finish within 10 minutes on 2 cores.
+# Throughput against transformers and optimum pipelines and other CPU engines (OpenVINO,
+# CTranslate2, PyTorch), whole-process and cold-start times: benchmarks/results/RESULTS.md and
+# throughput.png. Needs a quiet machine; sized to finish within 12 minutes on 2 cores.
 bench: install
 	$(PIP) install -q -e '.[bench]'
 	$(BIN)/python -m benchmarks.bench

@@ -39,22 +39,22 @@ def _sentence(rng: random.Random) -> str:
     return text[0].upper() + text[1:]
 
 
-def document(rng: random.Random) -> str:
-    """One review-like text of 10 to 300 words."""
-    target = rng.randint(10, 300)
-    words: list[str] = []
-    while len(words) < target:
-        words.extend(_sentence(rng).split())
-    return " ".join(words[:target]).rstrip(".") + "."
+def document(rng: random.Random, words: tuple[int, int] = (10, 300)) -> str:
+    """One review-like text of `words` (lowest, highest) words, 10 to 300 by default."""
+    target = rng.randint(*words)
+    out: list[str] = []
+    while len(out) < target:
+        out.extend(_sentence(rng).split())
+    return " ".join(out[:target]).rstrip(".") + "."
 
 
-def write_corpus(path: Path, docs: int, seed: int = 13) -> Path:
-    """`docs` documents as JSONL (`id`, `text`); the same file for the same arguments."""
+def write_corpus(path: Path, docs: int, seed: int = 13, words: tuple[int, int] = (10, 300)) -> Path:
+    """`docs` documents of `words` words as JSONL (`id`, `text`); the same file for the same arguments."""
     rng = random.Random(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for i in range(docs):
-            fh.write(json.dumps({"id": f"doc{i:06d}", "text": document(rng)}) + "\n")
+            fh.write(json.dumps({"id": f"doc{i:06d}", "text": document(rng, words)}) + "\n")
     return path
 
 

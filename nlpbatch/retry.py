@@ -17,10 +17,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import redis
-from celery.utils.time import get_exponential_backoff_interval
-from redis.backoff import FullJitterBackoff
-
 from nlpbatch.errors import BrokerError
 
 log = logging.getLogger("nlpbatch.retry")
@@ -50,6 +46,11 @@ def patiently(call: Callable[[], T], *, what: str, patience: float, max_pause: f
     # redis-py's Retry.call_with_retry counts tries and sleeps silently; here the limit is a
     # time (a worker must give up on a chunk in time for Celery to retry it) and each wait is
     # logged, so the loop is ours and only the pauses come from redis-py's backoff.
+    # Imported here: `nlpbatch run` imports this module but never talks to Redis, and the
+    # redis package costs its process about 20 MiB.
+    import redis
+    from redis.backoff import FullJitterBackoff
+
     backoff = FullJitterBackoff(cap=max_pause, base=FIRST_PAUSE)
     deadline = time.monotonic() + patience
     attempt = 0
@@ -72,4 +73,6 @@ def retry_delay(retries: int, *, factor: float = 2, maximum: float = 300) -> int
     `retry_backoff`, because it must requeue the chunk when the retry cannot be published
     (see worker.tasks), so it takes Celery's backoff function directly.
     """
+    from celery.utils.time import get_exponential_backoff_interval
+
     return int(get_exponential_backoff_interval(factor, retries, maximum, full_jitter=True))

@@ -22,7 +22,7 @@ from typing import Any
 
 from nlpbatch import defaults
 from nlpbatch.errors import NlpbatchError
-from nlpbatch.jobstore import JobState, JobStatus
+from nlpbatch.jobstate import JobState, JobStatus
 from nlpbatch.outputs import open_output
 from nlpbatch.schema import Record
 from nlpbatch.settings import Settings

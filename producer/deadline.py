@@ -14,7 +14,7 @@ from typing import Any
 
 from nlpbatch import defaults, storage
 from nlpbatch.errors import InvalidParameter
-from nlpbatch.jobstore import JobState, JobStatus
+from nlpbatch.jobstate import JobState, JobStatus
 from nlpbatch.settings import Settings
 from producer.client import connect
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from nlpbatch.errors import InputError, NlpbatchError, OutputError
-from nlpbatch.jobstore import JobState
+from nlpbatch.jobstate import JobState
 from nlpbatch.outputs import open_output
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task

@@ -6,7 +6,7 @@ from typing import Any
 
 from nlpbatch import defaults
 from nlpbatch.broker import make_celery
-from nlpbatch.jobstore import JobState, JobStatus
+from nlpbatch.jobstate import JobState, JobStatus
 from nlpbatch.settings import Settings
 from producer.client import connect
 

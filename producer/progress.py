@@ -10,7 +10,7 @@ from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.text import Text
 
-from nlpbatch.jobstore import JobState, JobStatus
+from nlpbatch.jobstate import JobState, JobStatus
 
 
 @dataclass(frozen=True)

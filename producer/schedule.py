@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nlpbatch import defaults
 from nlpbatch.errors import InputError, InvalidParameter
-from nlpbatch.jobstore import JobState
+from nlpbatch.jobstate import JobState
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
 from producer.client import submit_job, wait_job

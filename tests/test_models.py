@@ -78,3 +78,26 @@ def test_int8_exports_are_quantized_per_channel(tiny_bert: Path, tmp_path: Path)
         i for i in graph.initializer if i.name.endswith("_scale") and len(i.dims) == 1 and i.dims[0] > 1
     ]
     assert scales
+
+
+def test_encoder_exports_keep_their_weights_in_a_file_beside_the_graph(
+    tiny_bert: Path, tmp_path: Path
+) -> None:
+    """Weights in `model.onnx_data` are mapped by ONNX Runtime, not copied out of the graph."""
+    import onnx
+
+    source = resolve(str(tiny_bert))
+    sizes = {}
+    for precision in ("fp32", "int8"):
+        folder = onnx_model_dir(source, "text-classification", precision, tmp_path)
+        data, graph = folder / "model.onnx_data", folder / "model.onnx"
+        assert data.is_file()
+        loaded = onnx.load(str(graph), load_external_data=False)
+        # Every weight matrix lives in the data file; only small constants stay in the graph.
+        inline = [t.name for t in loaded.graph.initializer if len(t.raw_data) > 1024]
+        assert not inline, precision
+        assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in loaded.graph.initializer)
+        ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+        sizes[precision] = data.stat().st_size
+    # The int8 entry holds its own int8 weights, not a copy of the fp32 file.
+    assert sizes["int8"] < sizes["fp32"] / 2

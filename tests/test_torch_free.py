@@ -27,7 +27,9 @@ RUN = textwrap.dedent(
     except SystemExit as exc:
         code = exc.code
     heavy = sorted(
-        name for name in ("torch", "onnxruntime", "openvino", "nncf", "transformers") if name in sys.modules
+        name
+        for name in ("torch", "onnxruntime", "openvino", "nncf", "transformers", "redis")
+        if name in sys.modules
     )
     print(json.dumps({"code": code, "heavy": heavy}))
     """
@@ -59,6 +61,8 @@ def test_an_onnx_run_on_cpu_never_imports_torch(
         output = tmp_path / f"{attempt}.jsonl"
         heavy = run_in_fresh_process(home, "run", *job, "-o", str(output), "--threads", "1")
         assert "torch" not in heavy
+        # A run to a local file never talks to Redis: its client (~20 MiB) stays out too.
+        assert "redis" not in heavy
         assert "onnxruntime" in heavy  # it did run the model
         assert [r["id"] for r in read_records(output)] == list(range(10))
         assert not any("error" in r for r in read_records(output))

@@ -18,8 +18,6 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import redis
-
 from nlpbatch.errors import NlpbatchError
 from nlpbatch.schema import Record
 from nlpbatch.settings import Settings, redact_url
@@ -113,7 +111,10 @@ class QueueDepth:
     """A collector that reads the length of the Celery queue's Redis lists at each scrape."""
 
     def __init__(self, broker_url: str, queue: str) -> None:
+        import redis  # only a worker serving metrics needs the client
+
         self.client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+        self.errors = redis.RedisError
         self.queue = queue
         self.broker = redact_url(broker_url)
 
@@ -130,7 +131,7 @@ class QueueDepth:
         )
         try:
             depth = sum(int(self.client.llen(key)) for key in self.keys())
-        except redis.RedisError as exc:
+        except self.errors as exc:
             # The scrape still answers; a missing gauge says Redis was unreachable.
             log.warning("queue depth unavailable from %s: %s", self.broker, exc)
             return

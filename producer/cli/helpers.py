@@ -20,7 +20,7 @@ import click
 from nlpbatch import defaults
 from nlpbatch.backends import BACKENDS
 from nlpbatch.errors import BrokerError, JobError, NlpbatchError
-from nlpbatch.jobstore import JobState, JobStatus
+from nlpbatch.jobstate import JobState, JobStatus
 from nlpbatch.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from nlpbatch.errors import InputError
-from nlpbatch.jobstore import JobState
+from nlpbatch.jobstate import JobState
 from nlpbatch.tasks import COMMON_PARAMS, TASKS
 from producer.cli.helpers import broker_option, handle_errors, settings_for
 

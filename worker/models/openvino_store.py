@@ -54,7 +54,7 @@ def openvino_model_dir(source: ModelSource, export_task: str, precision: str, ca
         else:
             notice.info("quantizing %s to int8 with NNCF (first use)", source.ref)
         for item in base.iterdir():  # tokenizer and config
-            if item.is_file() and item.suffix != ".onnx" and item.name != MARKER:
+            if item.is_file() and item.suffix not in (".onnx", ".onnx_data") and item.name != MARKER:
                 shutil.copy2(item, tmp / item.name)
         with third_party_output_to_debug():
             convert(base / "model.onnx", tmp / IR_NAME, export_task if precision == "int8" else None)

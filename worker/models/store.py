@@ -34,7 +34,7 @@ log = logging.getLogger("nlpbatch.models")
 notice = logging.getLogger("nlpbatch.models.export")
 
 # Bump when the export recipe changes, so old cache entries are not reused.
-EXPORT_RECIPE = "1"
+EXPORT_RECIPE = "2"
 PRECISIONS = ("fp32", "int8")
 MARKER = "nlpbatch.json"
 GRAPHS = ("*.onnx", "*.xml")
@@ -111,6 +111,7 @@ def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache:
                 _export(source, export_task, tmp)
             else:
                 _quantize(base, tmp)
+            weights_beside_graph(tmp)
         seconds = round(time.perf_counter() - started, 2)
         notice.info(
             "exported %s for %s (%s) in %.1f s to %s", source.ref, export_task, precision, seconds, final
@@ -178,7 +179,7 @@ def _quantize(base: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     for item in base.iterdir():
-        if item.suffix != ".onnx" and item.is_file() and item.name != MARKER:
+        if item.suffix not in (".onnx", ".onnx_data") and item.is_file() and item.name != MARKER:
             shutil.copy2(item, out / item.name)
     for graph in sorted(base.glob("*.onnx")):  # seq2seq exports hold several graphs
         if graph.name == "decoder_model_merged.onnx" and (base / "decoder_with_past_model.onnx").is_file():
@@ -186,3 +187,27 @@ def _quantize(base: Path, out: Path) -> None:
             # without it, optimum loads the decoder and decoder-with-past pair, which quantize.
             continue
         quantize_dynamic(str(graph), str(out / graph.name), per_channel=True, weight_type=QuantType.QInt8)
+
+
+def weights_beside_graph(folder: Path) -> None:
+    """Move an encoder graph's weights out of `model.onnx` into `model.onnx_data` beside it.
+
+    ONNX Runtime maps external weights from the file instead of parsing them out of the graph's
+    protobuf and copying them: for all-MiniLM-L6-v2 in fp32 that takes a process's peak memory
+    from 225 to 160 MiB, and the worker processes of one server share those pages. Seq2seq
+    exports (several graphs loaded through optimum) are left as exported.
+    """
+    import onnx
+
+    graph = folder / "model.onnx"
+    if not graph.is_file() or (folder / "model.onnx_data").exists():
+        return
+    model = onnx.load(str(graph))
+    onnx.save_model(
+        model,
+        str(graph),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx_data",
+        size_threshold=1024,
+    )
