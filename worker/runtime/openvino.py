@@ -7,8 +7,8 @@ so nlpbatch's length-sorted batches run as they come.
 
 Measured in one run (`python -m benchmarks.engines --docs 240 --threads 2`: DistilBERT-base
 sentiment, random weights, 240 documents, 2 threads of a shared AMD EPYC, same batches):
-against ONNX Runtime fp32, OpenVINO fp32 ran 1.24x, ONNX Runtime's dynamic int8 2.91x and
-OpenVINO's NNCF int8 3.66x, both int8 agreeing with their fp32 on 240/240 labels. The LATENCY
+against ONNX Runtime fp32, OpenVINO fp32 ran 1.27x, ONNX Runtime's dynamic int8 2.40x and
+OpenVINO's NNCF int8 2.82x, both int8 agreeing with their fp32 on 240/240 labels. The LATENCY
 and THROUGHPUT hints measured alike with one stream; the README's "OpenVINO" says more.
 """
 
