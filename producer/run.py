@@ -134,6 +134,7 @@ def run_job(
     output = open_output(job.output)
     if not output.runnable:
         raise OutputError("`run` writes files; results in Redis are for jobs queued with `submit`")
+    local.check_backend(backend, job.task)  # before any work: a usage error, exit code 2
     # The gate (before the processes start) may use every core; auto picks 2 only without --threads.
     parent_threads = None if isinstance(processes, int) and processes > 1 else threads
     local.configure(settings, threads=parent_threads, backend=backend)

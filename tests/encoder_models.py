@@ -8,8 +8,8 @@ from tests.helpers import write_vocab
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "MISC"]
 NLI_LABELS = ["contradiction", "neutral", "entailment"]
-# Each parity test compares both runtimes with transformers, not one runtime with the other.
-BACKENDS = ("onnx", "torch")
+# Each parity test compares every runtime with transformers, not one runtime with another.
+BACKENDS = ("onnx", "openvino", "torch")
 
 _HEADS = {
     "token-classification": "ForTokenClassification",

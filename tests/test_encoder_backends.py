@@ -1,8 +1,8 @@
-"""Every encoder task gives the same records on the PyTorch fallback as on ONNX Runtime.
+"""Every encoder task gives the same records on OpenVINO and on the PyTorch fallback as on ONNX Runtime.
 
 Each backend is also compared with transformers itself, task by task: the parity tests in
 test_pipelines.py (sentiment, embed), test_sequence_tasks.py and test_token_tasks.py run once
-per backend, so a fault shared by both runtimes cannot hide behind their agreement here.
+per backend, so a fault shared by two runtimes cannot hide behind their agreement here.
 """
 
 from __future__ import annotations
@@ -52,8 +52,10 @@ def run_on(
     return engine.run_chunk(ChunkMessage("t", 0, task, str(model), docs, params))
 
 
+@pytest.mark.parametrize("other", ["torch", "openvino"])
 @pytest.mark.parametrize(("task", "model_args", "docs", "params"), CASES, ids=[c[0] for c in CASES])
-def test_the_torch_fallback_gives_the_onnx_records(
+def test_the_torch_fallback_and_openvino_give_the_onnx_records(
+    other: str,
     settings: Settings,
     tiny_models: Callable[..., Path],
     task: str,
@@ -63,5 +65,5 @@ def test_the_torch_fallback_gives_the_onnx_records(
 ) -> None:
     model = tiny_models(*model_args)
     onnx = run_on("onnx", settings, task, model, docs, params)
-    torch = run_on("torch", settings, task, model, docs, params)
-    assert_same(torch, onnx)
+    theirs = run_on(other, settings, task, model, docs, params)
+    assert_same(theirs, onnx)

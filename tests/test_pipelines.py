@@ -24,7 +24,7 @@ def _engine(settings: Settings) -> None:
 
 @pytest.fixture(params=BACKENDS)
 def backend(settings: Settings, request: pytest.FixtureRequest) -> str:
-    """The test runs on ONNX Runtime and again on the PyTorch fallback."""
+    """The test runs on ONNX Runtime, on OpenVINO, and on the PyTorch fallback."""
     engine.configure(settings, threads=1, backend=request.param)
     return str(request.param)
 

@@ -26,7 +26,7 @@ Models = Callable[..., Path]
 
 @pytest.fixture(autouse=True, params=BACKENDS)
 def _engine(settings: Settings, request: pytest.FixtureRequest) -> None:
-    """Every test here runs on ONNX Runtime and again on the PyTorch fallback."""
+    """Every test here runs on ONNX Runtime, on OpenVINO, and on the PyTorch fallback."""
     engine.configure(settings, threads=1, backend=request.param)
 
 

@@ -1,4 +1,7 @@
-"""On CPU, ONNX jobs never load PyTorch: only the one-off export, in a child process, does."""
+"""On CPU, ONNX and OpenVINO jobs never load PyTorch.
+
+Only the one-off ONNX export and NNCF's int8 quantization, each in a child process, do.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,11 @@ RUN = textwrap.dedent(
         main(sys.argv[1:], prog_name="nlpbatch")
     except SystemExit as exc:
         code = exc.code
-    heavy = sorted(name for name in ("torch", "onnxruntime", "transformers", "redis") if name in sys.modules)
+    heavy = sorted(
+        name
+        for name in ("torch", "onnxruntime", "openvino", "nncf", "transformers", "redis")
+        if name in sys.modules
+    )
     print(json.dumps({"code": code, "heavy": heavy}))
     """
 )
@@ -59,3 +66,19 @@ def test_an_onnx_run_on_cpu_never_imports_torch(
         assert "onnxruntime" in heavy  # it did run the model
         assert [r["id"] for r in read_records(output)] == list(range(10))
         assert not any("error" in r for r in read_records(output))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_an_openvino_run_on_cpu_never_imports_torch(precision: str, tiny_bert: Path, tmp_path: Path) -> None:
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", [{"id": i, "text": f"review {i}"} for i in range(10)])
+    home = tmp_path / "home"
+    job = [str(corpus), "--task", "sentiment", "--model", str(tiny_bert), "--precision", precision]
+    job += ["--backend", "openvino", "--gate-threshold", "0"]  # int8: NNCF quantizes on first use
+    for attempt in ("first", "cached"):
+        output = tmp_path / f"{attempt}.jsonl"
+        heavy = run_in_fresh_process(home, "run", *job, "-o", str(output), "--threads", "1")
+        assert "torch" not in heavy and "nncf" not in heavy
+        assert "openvino" in heavy  # it did run the model
+        report = json.loads(Path(f"{output}.report.json").read_text())
+        assert (report["backend"], report["precision"]) == ("openvino", precision)
+        assert [r["id"] for r in read_records(output)] == list(range(10))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from nlpbatch import defaults
+from nlpbatch.backends import check_backend
 from nlpbatch.settings import redact_url
 from producer.cli.helpers import backend_option, broker_option, handle_errors, settings_for
 
@@ -54,6 +55,7 @@ def worker(
     """Start a Celery worker that processes queued chunks."""
     from worker.main import run_worker
 
+    check_backend(backend)  # `openvino` without its extra: fail now, not on the first chunk
     settings = settings_for(
         ctx, broker, threads=threads, metrics_port=metrics_port, shutdown_timeout=shutdown_timeout
     )

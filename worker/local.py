@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nlpbatch.backends import check_backend
 from nlpbatch.errors import RuntimeFault
 from nlpbatch.modelref import resolve
 from nlpbatch.retry import retry_delay
@@ -23,6 +24,7 @@ __all__ = [
     "GateRecords",
     "GateResult",
     "RuntimeInfo",
+    "check_backend",
     "configure",
     "configured",
     "export",

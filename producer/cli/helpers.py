@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from nlpbatch import defaults
+from nlpbatch.backends import BACKENDS
 from nlpbatch.errors import BrokerError, JobError, NlpbatchError
 from nlpbatch.jobstate import JobState, JobStatus
 from nlpbatch.settings import Settings
@@ -80,10 +81,11 @@ def backend_option(fn: F) -> F:
     """The `--backend` option of `run` and `worker`."""
     return click.option(
         "--backend",
-        type=click.Choice(["auto", "onnx", "torch"]),
+        type=click.Choice(BACKENDS),
         default="auto",
         show_default=True,
-        help="Model runtime: auto picks ONNX Runtime on CPU and PyTorch on a GPU.",
+        help="Model runtime: auto picks ONNX Runtime on CPU and PyTorch on a GPU; openvino runs "
+        "the encoder tasks with OpenVINO on CPU (install nlpbatch[openvino]).",
     )(fn)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from nlpbatch.backends import check_backend
 from producer.cli.helpers import (
     backend_option,
     broker_option,
@@ -95,6 +96,7 @@ def run(
     from producer.run import run_job
     from producer.run_progress import RunProgress, show_progress
 
+    check_backend(backend, kw["task"])  # before the model is looked up: a backend that cannot run it
     job = build_job(kw)
     if kw["dry_run"]:
         print_plan(job, as_json)

@@ -1,4 +1,4 @@
-"""Load a model head: tokenizer, config and a runtime (ONNX Runtime or PyTorch)."""
+"""Load a model head: tokenizer, config and a runtime (ONNX Runtime, OpenVINO or PyTorch)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nlpbatch.errors import ModelLoadError
+from nlpbatch.backends import BACKENDS, check_backend
+from nlpbatch.errors import JobError, ModelLoadError
 from nlpbatch.modelref import ModelSource, resolve
 from worker.models.generative import load_generative
 from worker.models.head import Head
@@ -18,7 +19,6 @@ from worker.runtime.base import NoRuntime, Runtime
 
 log = logging.getLogger("nlpbatch.models")
 
-BACKENDS = ("auto", "onnx", "torch")
 
 
 @dataclass
@@ -32,7 +32,7 @@ class LoadedModel:
     load_seconds: float
 
 
-__all__ = ["BACKENDS", "LoadedModel", "cuda_available", "load_model"]
+__all__ = ["BACKENDS", "LoadedModel", "check_backend", "cuda_available", "load_model"]
 
 
 def load_model(
@@ -49,8 +49,10 @@ def load_model(
 
     `auto` runs PyTorch in fp16 where CUDA is available, and ONNX Runtime on CPU otherwise;
     `onnx` uses ONNX Runtime's CUDA provider with IO binding where onnxruntime-gpu finds a GPU.
+    `openvino` runs OpenVINO IR on CPU (encoder tasks only; see worker.models.openvino_store).
     On CPU with ONNX Runtime, PyTorch is never imported (see worker.models.hf).
     """
+    check_backend(backend, task)
     started = time.perf_counter()
     source = resolve(ref)
     if backend == "auto":
@@ -79,6 +81,12 @@ def load_model(
             runtime = OnnxRuntime(
                 folder / "model.onnx", threads=threads, precision=precision, use_cuda=gpu_device_present()
             )
+        elif backend == "openvino":
+            from worker.models.openvino_store import IR_NAME, openvino_model_dir
+            from worker.runtime.openvino import OpenVinoRuntime
+
+            folder = openvino_model_dir(source, head.export_task, precision, cache)
+            runtime = OpenVinoRuntime(folder / IR_NAME, threads=threads, precision=precision)
         elif backend == "torch":
             runtime = _torch_runtime(source, head, threads)
             folder = source.path
@@ -87,7 +95,7 @@ def load_model(
         hf = light()
         tokenizer = hf.AutoTokenizer.from_pretrained(str(folder), use_fast=True, trust_remote_code=False)
         config = hf.AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
-    except ModelLoadError:
+    except (ModelLoadError, JobError):
         raise
     except Exception as exc:
         raise ModelLoadError(f"could not load {ref} for {task}: {exc}") from exc

@@ -21,9 +21,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from nlpbatch.errors import ModelLoadError
 from nlpbatch.modelref import ModelSource
@@ -36,12 +37,13 @@ notice = logging.getLogger("nlpbatch.models.export")
 EXPORT_RECIPE = "2"
 PRECISIONS = ("fp32", "int8")
 MARKER = "nlpbatch.json"
+GRAPHS = ("*.onnx", "*.xml")
 
 
-def cache_key(source: ModelSource, export_task: str, precision: str) -> str:
+def cache_key(source: ModelSource, export_task: str, precision: str, recipe: str = EXPORT_RECIPE) -> str:
     """The cache folder name: readable prefix, then a hash of what defines the export."""
     digest = hashlib.sha256(
-        f"{source.content_key}|{export_task}|{precision}|{EXPORT_RECIPE}".encode()
+        f"{source.content_key}|{export_task}|{precision}|{recipe}".encode()
     ).hexdigest()[:16]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.ref.strip("/").split("/")[-1])[:40]
     return f"{slug}-{export_task}-{precision}-{digest}"
@@ -60,41 +62,27 @@ def file_lock(path: Path) -> Iterator[None]:
 
 
 def is_complete(entry: Path) -> bool:
-    """Whether a cache entry holds a finished export: its marker is written last."""
-    return (entry / MARKER).is_file() and any(entry.glob("*.onnx"))
+    """Whether a cache entry holds a finished export: its marker is written last.
+
+    Its graphs are ONNX (`*.onnx`) or, for `--backend openvino`, OpenVINO IR (`*.xml`).
+    """
+    return (entry / MARKER).is_file() and any(True for pattern in GRAPHS for _ in entry.glob(pattern))
 
 
-def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache: Path) -> Path:
-    """The folder holding the ONNX graph(s), tokenizer and config; exported on first use."""
-    if precision not in PRECISIONS:
-        raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    final = cache / cache_key(source, export_task, precision)
+def cached_entry(final: Path, build: Callable[[Path], dict[str, Any]]) -> Path:
+    """`final`, built on first use by `build(tmp)` (which returns the marker's content).
+
+    One process builds under the entry's file lock into a temporary folder beside it, writes
+    the marker last and renames the folder into place; the others wait and find it finished.
+    """
     if is_complete(final):
         return final
-    with file_lock(cache / f"{final.name}.lock"):
-        if is_complete(final):  # exported by another process while we waited
+    with file_lock(final.parent / f"{final.name}.lock"):
+        if is_complete(final):  # built by another process while we waited
             return final
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=cache))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
         try:
-            if precision == "fp32":
-                notice.info("exporting %s to ONNX (first use)", source.ref)
-            else:
-                base = onnx_model_dir(source, export_task, "fp32", cache)
-                notice.info("quantizing %s to int8 (first use)", source.ref)
-            started = time.perf_counter()
-            with third_party_output_to_debug():
-                if precision == "fp32":
-                    _export(source, export_task, tmp)
-                else:
-                    _quantize(base, tmp)
-                weights_beside_graph(tmp)
-            meta = {
-                "ref": source.ref,
-                "content_key": source.content_key,
-                "export_task": export_task,
-                "precision": precision,
-                "seconds": round(time.perf_counter() - started, 2),
-            }
+            meta = build(tmp)
             (tmp / MARKER).write_text(json.dumps(meta, indent=2))
             if final.exists():  # an entry without its marker is torn: replace it
                 shutil.rmtree(final)
@@ -102,10 +90,41 @@ def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-    notice.info(
-        "exported %s for %s (%s) in %.1f s to %s", source.ref, export_task, precision, meta["seconds"], final
-    )
     return final
+
+
+def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache: Path) -> Path:
+    """The folder holding the ONNX graph(s), tokenizer and config; exported on first use."""
+    if precision not in PRECISIONS:
+        raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    final = cache / cache_key(source, export_task, precision)
+
+    def build(tmp: Path) -> dict[str, Any]:
+        if precision == "fp32":
+            notice.info("exporting %s to ONNX (first use)", source.ref)
+        else:
+            base = onnx_model_dir(source, export_task, "fp32", cache)
+            notice.info("quantizing %s to int8 (first use)", source.ref)
+        started = time.perf_counter()
+        with third_party_output_to_debug():
+            if precision == "fp32":
+                _export(source, export_task, tmp)
+            else:
+                _quantize(base, tmp)
+            weights_beside_graph(tmp)
+        seconds = round(time.perf_counter() - started, 2)
+        notice.info(
+            "exported %s for %s (%s) in %.1f s to %s", source.ref, export_task, precision, seconds, final
+        )
+        return {
+            "ref": source.ref,
+            "content_key": source.content_key,
+            "export_task": export_task,
+            "precision": precision,
+            "seconds": seconds,
+        }
+
+    return cached_entry(final, build)
 
 
 class _ToDebug(logging.Handler):
