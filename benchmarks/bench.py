@@ -29,6 +29,8 @@ from worker.engine import available_cores
 ROOT = Path(__file__).resolve().parents[1]
 #: Documents from the corpus' tail that NNCF calibrates OpenVINO int8 on (never measured ones).
 CALIBRATION_DOCS = 128
+#: `nlpbatch run`'s options for its OpenVINO backend (the `openvino` extra).
+OPENVINO = ("--backend", "openvino")
 
 
 class Bench:
@@ -150,6 +152,7 @@ def main() -> None:
     n = "1024" if args.quick else "4096"
     peaks = [bench.python("matmul", "--threads", str(bench.threads), "--n", n)["gflops"]]
     half = max(1, bench.threads // 2)
+    spread = ("--processes", str(bench.threads), "--threads", "1")
     s, e, p = "sentiment", "embed", functools.partial
     pipe, run = p(baseline, bench), p(run_variant, bench)
     args.submit_chunk = args.submit_chunk or max(1, args.docs // args.rounds // 4)
@@ -168,7 +171,17 @@ def main() -> None:
         ("A3 CTranslate2 int8, run's batches", p(engine, engine="ctranslate2", precision="int8")),
         ("A4 PyTorch fp32, run's batches", p(engine, engine="torch", precision="fp32")),
         ("4 nlpbatch run fp32", p(run, task=s, precision="fp32")),
+        ("4o nlpbatch run fp32, --backend openvino", p(run, task=s, precision="fp32", extra=OPENVINO)),
+        (
+            f"4p nlpbatch run fp32, {bench.threads} processes x 1 thread",
+            p(run, task=s, precision="fp32", extra=spread),
+        ),
         ("5 nlpbatch run int8", p(run, task=s, precision="int8")),
+        ("5o nlpbatch run int8, --backend openvino", p(run, task=s, precision="int8", extra=OPENVINO)),
+        (
+            f"5p nlpbatch run int8, {bench.threads} processes x 1 thread",
+            p(run, task=s, precision="int8", extra=spread),
+        ),
         (f"6a nlpbatch submit, 1 worker x {bench.threads} threads", p(submit, workers=[bench.threads])),
         (f"6b nlpbatch submit, 2 workers x {half} thread(s)", p(submit, workers=[half, half])),
         ("embed: pipeline, PyTorch, default batch", p(pipe, task=e, batch_size=0, onnx=False)),
@@ -209,6 +222,7 @@ def whole_process(bench: Bench) -> list[WallResult]:
     """The rows timed as a user feels them: the short corpus, then 10 documents from cold."""
     distilbert, minilm, p = str(bench.distilbert), str(resolve(MINILM).path), functools.partial
     docs = bench.args.wall_docs
+    spread = ("--processes", str(bench.threads), "--threads", "1")
     script = p(whole_script, bench, corpus=bench.short, docs=docs, task="sentiment", model=distilbert)
     run = p(whole_run, bench, corpus=bench.short, docs=docs, task="sentiment", model=distilbert)
     # Start-up is most of the time of 10 documents: the median of three runs.
@@ -219,6 +233,11 @@ def whole_process(bench: Bench) -> list[WallResult]:
         ("W1 transformers.pipeline script", script),
         ("W2 nlpbatch run fp32", p(run, precision="fp32")),
         ("W3 nlpbatch run int8, gate included", p(run, precision="int8")),
+        ("W4 nlpbatch run int8, --backend openvino, gate included", p(run, precision="int8", extra=OPENVINO)),
+        (
+            f"W5 nlpbatch run int8, {bench.threads} processes x 1 thread",
+            p(run, precision="int8", extra=spread),
+        ),
         ("C1 transformers.pipeline script, MiniLM", few_script),
         ("C2 nlpbatch run, MiniLM", p(few_run, precision="fp32")),
     ]

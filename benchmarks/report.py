@@ -1,5 +1,8 @@
 """The text of RESULTS.md around its tables (`str.format` fields filled by results.write_results)."""
 
+#: The int8 gate's documents in the model-time rows (the whole-process rows keep run's default).
+MODEL_TIME_GATE_DOCS = 32
+
 TEMPLATE = """# nlpbatch throughput benchmark
 
 Command: `{command}` ({wall:.0f} s wall, everything included).
@@ -13,8 +16,13 @@ token). Model: DistilBERT-base for sequence classification from its default conf
 weights (the same compute as trained ones), uncased BERT WordPiece vocabulary; `embed` rows
 use the packaged all-MiniLM-L6-v2. The variants run in this one run, each in its own process,
 interleaved over {args.rounds} round(s) that each take their own slice of those documents (the
-10x check runs once); times exclude model loading (and nlpbatch's int8 gate, reported apart),
-padding for `transformers.pipeline` is computed from its batches in input order. `submit`
+10x check runs once); times exclude model loading. nlpbatch's int8 rows run their accuracy
+gate on the first {gate_docs} documents before the clock starts and reuse those records, so
+the rows' documents and rates leave them out. Rows `4o`/`5o` run `nlpbatch run --backend
+openvino` (the `openvino` extra; int8 there is NNCF static quantization calibrated on
+nlpbatch's fixed calibration texts), rows `4p`/`5p` run `--processes {threads} --threads 1`
+(one process per core, each with its own model). Padding for `transformers.pipeline` is
+computed from its batches in input order. `submit`
 variants run a real Redis and real `nlpbatch worker` processes started by the bench, chunks
 of {args.submit_chunk} documents; their time runs from when a worker began the first chunk
 to the last chunk done. GFLOP/s count useful model FLOPs only (no padding), against
@@ -51,8 +59,9 @@ Python start-up, imports and model loading included, exports already cached in t
 (ru_maxrss, what GNU `time` reports). W rows run {args.wall_docs} documents of 10 to 120
 words (`benchmarks/corpus.py`, seed 17): a `transformers.pipeline` script (PyTorch, default
 batch, writing its records as JSONL) against `nlpbatch run` fp32 and int8 (int8 with its
-accuracy gate, run but not enforced: random weights). C rows run the first 10 of those
-documents with all-MiniLM-L6-v2 (`embed`), the median of three runs.
+accuracy gate, run but not enforced: random weights; `run`'s default gate of 256 documents,
+whose records are reused): W4 on the OpenVINO backend, W5 with one process per core. C rows
+run the first 10 of those documents with all-MiniLM-L6-v2 (`embed`), the median of three runs.
 
 {walls}
 

@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.report import TEMPLATE
+from benchmarks.report import MODEL_TIME_GATE_DOCS, TEMPLATE
 from benchmarks.targets import agreement_notes, cpu, find, target_rows, wall_rows
 
 if TYPE_CHECKING:
@@ -164,6 +164,7 @@ def write_results(
             wall=wall,
             machine=machine(),
             threads=threads,
+            gate_docs=MODEL_TIME_GATE_DOCS,
             args=args,
             peaks=", ".join(f"{p:.1f}" for p in peaks),
             rows="\n".join(rows),
