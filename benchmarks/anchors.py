@@ -27,7 +27,7 @@ from benchmarks.variants import read_texts
 from nlpbatch import defaults
 from nlpbatch.report import peak_rss_mb
 from nlpbatch.tasks.params import COMMON_PARAMS
-from worker.pipelines.batching import WINDOW_BATCHES, plan_batches
+from worker.pipelines.batching import CPU_MAX_BATCH_TOKENS, WINDOW_BATCHES, plan_batches
 
 #: One model call: token ids per document (unpadded) and where those documents sit in the input.
 Batch = tuple[list[list[int]], list[int]]
@@ -47,7 +47,7 @@ def run_batches(tokenizer_dir: Path, texts: list[str]) -> list[Batch]:
         for batch in plan_batches(
             [len(x) for x in ids],
             batch_size=batch_size,
-            max_tokens=int(COMMON_PARAMS["max_batch_tokens"].default),
+            max_tokens=CPU_MAX_BATCH_TOKENS,  # run's default on a CPU
             window=WINDOW_BATCHES * batch_size,
         ):
             out.append(([ids[i] for i in batch], [start + i for i in batch]))

@@ -154,3 +154,30 @@ def test_the_packaged_minilm_ranks_related_sentences_above_unrelated(minilm: str
     ]
     a, b, c = (np.asarray(r["embedding"]) for r in run("embed", minilm, texts))
     assert float(a @ b) > float(a @ c) + 0.3
+
+
+def test_cpu_batches_stay_small_unless_the_job_asks_for_larger(
+    tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a CPU, batches of at most CPU_MAX_BATCH_TOKENS padded tokens ran faster than large ones
+    # (activations stay in cache) and peak lower; `max_batch_tokens` still sets the budget.
+    from worker.pipelines.batching import CPU_MAX_BATCH_TOKENS
+
+    texts = [("good " * 63 + word) for word in "a b c d e f g h i j".split()]  # one length: no padding
+
+    def padded_per_call(**params: object) -> list[int]:
+        pipe = engine.get_pipeline("sentiment", str(tiny_bert), "fp32", params)
+        real, seen = pipe.model.runtime.run, []
+
+        def spy(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            seen.append(int(feeds["input_ids"].size))
+            return real(feeds)
+
+        monkeypatch.setattr(pipe.model.runtime, "run", spy)
+        pipe([{"id": i, "text": t} for i, t in enumerate(texts)])
+        return seen
+
+    default = padded_per_call()
+    assert sum(default) >= 10 * 64 and len(default) > 1
+    assert max(default) <= CPU_MAX_BATCH_TOKENS
+    assert len(padded_per_call(max_batch_tokens=8192)) == 1  # all ten in one call

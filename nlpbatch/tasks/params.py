@@ -100,7 +100,10 @@ _COERCE = {
 COMMON_PARAMS: dict[str, Param] = {
     "batch_size": Param("int", 32, "most documents in one model call"),
     "max_batch_tokens": Param(
-        "int", 8192, "most padded tokens in one model call; batches are formed by length"
+        "int_or_none",
+        None,
+        "most padded tokens in one model call; batches are formed by length (default: 512 on "
+        "a CPU, 8192 on a GPU)",
     ),
     "max_length": Param(
         "int_or_none", None, "truncate inputs to this many tokens (default: the model's limit)"

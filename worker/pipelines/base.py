@@ -27,7 +27,7 @@ from worker import metrics
 from worker.comparisons import Comparison
 from worker.models.head import Head
 from worker.models.loader import LoadedModel
-from worker.pipelines.batching import WINDOW_BATCHES, plan_batches
+from worker.pipelines.batching import WINDOW_BATCHES, default_max_tokens, plan_batches
 from worker.pipelines.bisect import forward_all
 
 log = logging.getLogger("nlpbatch.pipeline")
@@ -206,7 +206,7 @@ class Pipeline:
         batches = plan_batches(
             lengths,
             batch_size=self.params["batch_size"],
-            max_tokens=self.params["max_batch_tokens"],
+            max_tokens=self.params["max_batch_tokens"] or default_max_tokens(self.model.runtime),
             window=self.sort_window(),
         )
         forward_all(lambda batch: self._forward_batch(features, batch, outputs), batches, failed)

@@ -12,6 +12,20 @@ MAX_PADDING = 0.03
 #: ... unless it is still smaller than this many padded tokens, where a bigger model call
 #: is worth more than the padding it costs.
 MIN_BATCH_TOKENS = 512
+#: Most padded tokens in one model call when the job does not set `max_batch_tokens`. On a
+#: CPU, small calls keep each layer's activations in cache: DistilBERT-base on 2 AMD EPYC
+#: cores ran 1.1-1.3x the documents per second with 512 than with 8,192 (int8 more than fp32)
+#: at half the peak memory, and no slower on short texts. A GPU is filled by large calls.
+CPU_MAX_BATCH_TOKENS = 512
+GPU_MAX_BATCH_TOKENS = 8192
+
+
+def default_max_tokens(runtime: object) -> int:
+    """The token budget of a model call on `runtime`'s device (a GPU's or a CPU's)."""
+    on_gpu = bool(getattr(runtime, "on_cuda", False)) or str(getattr(runtime, "device", "")).startswith(
+        "cuda"
+    )
+    return GPU_MAX_BATCH_TOKENS if on_gpu else CPU_MAX_BATCH_TOKENS
 
 
 def plan_batches(
