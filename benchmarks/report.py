@@ -21,7 +21,8 @@ gate on the first {gate_docs} documents before the clock starts and reuse those 
 the rows' documents and rates leave them out. Rows `4o`/`5o` run `nlpbatch run --backend
 openvino` (the `openvino` extra; int8 there is NNCF static quantization calibrated on
 nlpbatch's fixed calibration texts), rows `4p`/`5p` run `--processes {threads} --threads 1`
-(one process per core, each with its own model). Padding for `transformers.pipeline` is
+(one process per core, each with its own model) in chunks of {args.submit_chunk} documents,
+so that every process has chunks to run. Padding for `transformers.pipeline` is
 computed from its batches in input order. `submit`
 variants run a real Redis and real `nlpbatch worker` processes started by the bench, chunks
 of {args.submit_chunk} documents; their time runs from when a worker began the first chunk

@@ -181,3 +181,15 @@ def test_cpu_batches_stay_small_unless_the_job_asks_for_larger(
     assert sum(default) >= 10 * 64 and len(default) > 1
     assert max(default) <= CPU_MAX_BATCH_TOKENS
     assert len(padded_per_call(max_batch_tokens=8192)) == 1  # all ten in one call
+
+
+def test_a_gpu_runtime_gets_large_model_calls() -> None:
+    from types import SimpleNamespace
+
+    from worker.pipelines.batching import CPU_MAX_BATCH_TOKENS, GPU_MAX_BATCH_TOKENS, default_max_tokens
+
+    assert default_max_tokens(SimpleNamespace(on_cuda=True)) == GPU_MAX_BATCH_TOKENS  # ONNX Runtime, CUDA
+    assert default_max_tokens(SimpleNamespace(device="cuda:0")) == GPU_MAX_BATCH_TOKENS  # PyTorch
+    assert default_max_tokens(SimpleNamespace(on_cuda=False)) == CPU_MAX_BATCH_TOKENS
+    assert default_max_tokens(SimpleNamespace(device="cpu")) == CPU_MAX_BATCH_TOKENS
+    assert GPU_MAX_BATCH_TOKENS > CPU_MAX_BATCH_TOKENS
