@@ -33,7 +33,7 @@ from worker.pipelines.batching import CPU_MAX_BATCH_TOKENS, WINDOW_BATCHES, plan
 Batch = tuple[list[list[int]], list[int]]
 
 
-def run_batches(tokenizer_dir: Path, texts: list[str]) -> list[Batch]:
+def run_batches(tokenizer_dir: Path, texts: list[str], max_tokens: int = CPU_MAX_BATCH_TOKENS) -> list[Batch]:
     """The batches `nlpbatch run` forms: chunks of CHUNK_SIZE, each sorted and packed by length."""
     from transformers import AutoTokenizer
 
@@ -47,7 +47,7 @@ def run_batches(tokenizer_dir: Path, texts: list[str]) -> list[Batch]:
         for batch in plan_batches(
             [len(x) for x in ids],
             batch_size=batch_size,
-            max_tokens=CPU_MAX_BATCH_TOKENS,  # run's default on a CPU
+            max_tokens=max_tokens,
             window=WINDOW_BATCHES * batch_size,
         ):
             out.append(([ids[i] for i in batch], [start + i for i in batch]))
@@ -198,13 +198,17 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, help="documents to run, or to calibrate on")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="", help="where a preparation writes the model")
+    parser.add_argument(
+        "--max-batch-tokens", type=int, default=CPU_MAX_BATCH_TOKENS, help="padded tokens per model call"
+    )
     args = parser.parse_args()
     if args.kind == "ov-quantize":
         result = ov_quantize(args)
     elif args.kind == "ct2-convert":
         result = ct2_convert(args)
     else:
-        result = RUNS[args.kind](args, run_batches(Path(args.head), read_texts(args.corpus)))
+        batches = run_batches(Path(args.head), read_texts(args.corpus), args.max_batch_tokens)
+        result = RUNS[args.kind](args, batches)
     print(json.dumps(result))
 
 

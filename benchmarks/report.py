@@ -34,7 +34,8 @@ input order) is no longer run: it was slower than variant 1 on every run and the
 
 Engine anchors (A rows, `benchmarks/anchors.py`): other CPU engines on the same documents,
 cut into the same chunks and length-sorted batches as `nlpbatch run` (its own
-`plan_batches`, its defaults), so what differs is the engine. Their time is model calls
+`plan_batches`, its defaults: at most 512 padded tokens per call for ONNX Runtime, 2,048 for
+OpenVINO, whose int8 runs faster with them), so what differs is the engine. Their time is model calls
 only: the batches are tokenized and padded before the clock starts, where nlpbatch's own
 rows also count tokenizing, batching and writing the output. A1 reads nlpbatch's fp32 ONNX
 export; A2 is that model quantized by NNCF (static post-training quantization,

@@ -192,4 +192,5 @@ def test_a_gpu_runtime_gets_large_model_calls() -> None:
     assert default_max_tokens(SimpleNamespace(device="cuda:0")) == GPU_MAX_BATCH_TOKENS  # PyTorch
     assert default_max_tokens(SimpleNamespace(on_cuda=False)) == CPU_MAX_BATCH_TOKENS
     assert default_max_tokens(SimpleNamespace(device="cpu")) == CPU_MAX_BATCH_TOKENS
+    assert default_max_tokens(SimpleNamespace(max_batch_tokens=2048, on_cuda=False)) == 2048  # its own
     assert GPU_MAX_BATCH_TOKENS > CPU_MAX_BATCH_TOKENS

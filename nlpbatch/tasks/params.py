@@ -103,7 +103,7 @@ COMMON_PARAMS: dict[str, Param] = {
         "int_or_none",
         None,
         "most padded tokens in one model call; batches are formed by length (default: 512 on "
-        "a CPU, 8192 on a GPU)",
+        "a CPU, 2048 with --backend openvino, 8192 on a GPU)",
     ),
     "max_length": Param(
         "int_or_none", None, "truncate inputs to this many tokens (default: the model's limit)"

@@ -18,10 +18,16 @@ MIN_BATCH_TOKENS = 512
 #: at half the peak memory, and no slower on short texts. A GPU is filled by large calls.
 CPU_MAX_BATCH_TOKENS = 512
 GPU_MAX_BATCH_TOKENS = 8192
+#: OpenVINO's own budget on a CPU: NNCF's int8 DistilBERT-base on 2 AMD EPYC cores ran 1.2x
+#: faster with 2,048 than with 8,192 and 1.4x faster than with 512; fp32 alike at 512 and 2,048.
+OPENVINO_MAX_BATCH_TOKENS = 2048
 
 
 def default_max_tokens(runtime: object) -> int:
-    """The token budget of a model call on `runtime`'s device (a GPU's or a CPU's)."""
+    """The token budget of a model call: the runtime's own, else by its device (GPU or CPU)."""
+    own = getattr(runtime, "max_batch_tokens", None)
+    if isinstance(own, int) and own > 0:
+        return own
     on_gpu = bool(getattr(runtime, "on_cuda", False)) or str(getattr(runtime, "device", "")).startswith(
         "cuda"
     )

@@ -21,6 +21,8 @@ import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
 
+from worker.pipelines.batching import OPENVINO_MAX_BATCH_TOKENS
+
 _NP_TYPES = {ov.Type.i64: np.int64, ov.Type.i32: np.int32, ov.Type.f32: np.float32}
 #: One stream of `threads` threads, tuned for the latency of one call: nlpbatch runs one batch
 #: at a time per process, so THROUGHPUT's several streams and requests would sit idle.
@@ -50,6 +52,8 @@ class OpenVinoRuntime:
     """
 
     backend = "openvino"
+    #: The token budget of a model call when the job sets none (worker.pipelines.batching).
+    max_batch_tokens = OPENVINO_MAX_BATCH_TOKENS
 
     def __init__(self, path: str | Path, *, threads: int, precision: str = "fp32") -> None:
         core = ov.Core()
