@@ -260,35 +260,16 @@ def ordered(
         yield first()
 
 
-def cpu_vendor() -> str:
-    """The CPU's vendor id from /proc/cpuinfo (AuthenticAMD, GenuineIntel), "" where unknown."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("vendor_id"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
+def auto_processes() -> int:
+    """`--processes auto`: 1 process, with all the threads; more only when the user asks.
 
-
-def auto_processes(
-    threads: int | None, job: Any = None, cores: int | None = None, vendor: str | None = None
-) -> int:
-    """`--processes auto`: 2 processes on an AMD CPU with 2 cores or more, else 1.
-
-    Measured with DistilBERT-base (benchmarks/results/processes.md): on a shared 2-core AMD
-    EPYC, 2 processes x 1 thread ran a median 1.25x (fp32) and 1.55x (int8) the documents per
-    second of 1 x 2 over 6 interleaved rounds, and `submit`'s 2 workers x 1 thread 1.11x; on
-    Intel 2 x 1 ran 0.87x. More than 2 was not
-    measured, and each process holds its own model (memory x N), so auto stops at 2. Given
-    `--threads`, the user has sized the threads, and a job `--limit`ed to one chunk has
-    nothing to share: auto keeps 1 process.
+    Measured with DistilBERT-base on a 2-core AMD EPYC (benchmarks/results/processes.md):
+    with the CPU's batches of 512 tokens on a machine running nothing else, 2 processes x 1
+    thread ran a median 0.92x (fp32) and 0.97x (int8) the documents per second of 1 x 2 over
+    3 interleaved rounds, at twice the memory and a second more to load; `make bench`'s
+    whole-process row, 1,200 short documents, took 20.2 s against 17.6 s. Only on a machine
+    busy with other work (load average 2.5-6, and batches of 8,192 tokens) did 2 x 1 win
+    (median 1.25x and 1.55x); earlier, on Intel, `submit`'s 2 workers x 1 thread ran 0.87x
+    of `run`. So the default keeps one model in memory; `--processes N` is for shared machines.
     """
-    from worker.engine import available_cores
-
-    cores = cores or available_cores()
-    vendor = cpu_vendor() if vendor is None else vendor
-    if job is not None and job.limit is not None and job.limit <= job.chunk_size:
-        return 1
-    return 2 if threads is None and cores >= 2 and vendor == "AuthenticAMD" else 1
+    return 1

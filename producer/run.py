@@ -7,7 +7,6 @@ calls, so `run` and `submit` give the same records, in this process or in `--pro
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -124,8 +123,8 @@ def run_job(
     after each chunk with the totals so far. The int8 gate's records in the precision it
     chose are written, not computed again. `processes` > 1 runs the chunks in that many
     processes, each loading the model once with `threads` threads (default: its share of the
-    cores); the records and parts are the same. "auto": `producer.parallel.auto_processes`,
-    and no more processes than the job has chunks.
+    cores); the records and parts are the same. "auto": `producer.parallel.auto_processes`
+    (one process).
     """
     from worker import local  # the heavy imports happen only when a job really runs
 
@@ -135,7 +134,7 @@ def run_job(
     if not output.runnable:
         raise OutputError("`run` writes files; results in Redis are for jobs queued with `submit`")
     local.check_backend(backend, job.task)  # before any work: a usage error, exit code 2
-    # The gate (before the processes start) may use every core; auto picks 2 only without --threads.
+    # The gate (before the processes start) may use every core.
     parent_threads = None if isinstance(processes, int) and processes > 1 else threads
     local.configure(settings, threads=parent_threads, backend=backend)
     started = time.perf_counter()
@@ -150,10 +149,7 @@ def run_job(
         reuse=reuse,
     )
     if processes == "auto":
-        processes = auto_processes(threads, job)
-        if processes > 1:  # a job of one chunk has nothing to share
-            head = list(itertools.islice(messages, processes))
-            processes, messages = max(1, len(head)), itertools.chain(head, messages)
+        processes = auto_processes()
     assert isinstance(processes, int)
     manifest = run_manifest(job, precision)
     written = written_chunks(output, manifest)

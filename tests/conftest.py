@@ -48,7 +48,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def one_run_process() -> Iterator[None]:
-    """`run` in one process unless a test says otherwise: `--processes auto` depends on the CPU."""
+    """`run` in one process unless a test says otherwise, whatever a developer's environment sets."""
     saved = os.environ.get("NLPBATCH_RUN_PROCESSES")
     os.environ["NLPBATCH_RUN_PROCESSES"] = "1"
     yield
