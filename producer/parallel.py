@@ -267,7 +267,7 @@ def auto_processes() -> int:
     with the CPU's batches of 512 tokens on a machine running nothing else, 2 processes x 1
     thread ran a median 0.92x (fp32) and 0.97x (int8) the documents per second of 1 x 2 over
     3 interleaved rounds, at twice the memory and a second more to load; `make bench`'s
-    whole-process row, 1,200 short documents, took 20.2 s against 17.6 s. Only on a machine
+    whole-process row, 1,200 short documents, took 19.4 s against 18.0 s. Only on a machine
     busy with other work (load average 2.5-6, and batches of 8,192 tokens) did 2 x 1 win
     (median 1.25x and 1.55x); earlier, on Intel, `submit`'s 2 workers x 1 thread ran 0.87x
     of `run`. So the default keeps one model in memory; `--processes N` is for shared machines.
