@@ -81,9 +81,11 @@ def spread(samples: list[float]) -> str:
 
 def split_time(job: Any, folder: Path) -> dict[str, float]:
     """Seconds for each step over the whole job, each measured on its own in this process."""
-    from worker import local
+    from nlpbatch.settings import Settings
+    from worker.engine import Engine
 
-    local.load(job.task, job.model, job.precision, job.params)
+    engine = Engine.from_settings(Settings.from_env())
+    engine.runtime(job.task, job.model, job.precision, job.params)  # loaded before the clock starts
     read = compute = write = 0.0
     output = open_output(f"{folder}/").with_task(job.spec)  # type: ignore[attr-defined]
     messages = job.messages("split")
@@ -93,7 +95,7 @@ def split_time(job: Any, folder: Path) -> dict[str, float]:
         t1 = time.perf_counter()
         if msg is None:
             break
-        records = local.run_chunk(msg)
+        records = engine.run_chunk(msg).records
         t2 = time.perf_counter()
         output.write_part(msg.index, records)
         read += t1 - t0

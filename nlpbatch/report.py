@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,80 @@ def describe(report: dict[str, Any]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class JobReport:
+    """What a finished job did, and how fast: the one report of `run` and of `submit`.
+
+    `seconds` runs from the model being loaded to the output merged (`run`), or from a worker
+    beginning the job's first chunk to the last one done (`submit`); the int8 gate ran before,
+    in `gate_seconds`, and the model load took `model_load_seconds`. The rates count every
+    document computed for the job, the gate's included, over `gate_seconds + seconds`; not the
+    chunks a resumed run found already written.
+    """
+
+    output: str
+    docs: int
+    errors: int
+    chunks: int
+    seconds: float
+    tokens: int
+    padded_tokens: int
+    backend: str
+    precision: str
+    threads: int
+    processes: int
+    peak_rss_mb: float
+    load_seconds: float = 0.0
+    gate: dict[str, Any] | None = None
+    repeated_ids: dict[str, Any] | None = None
+    #: Chunks (and their documents) found written by an earlier, interrupted run of this job.
+    resumed_chunks: int = 0
+    resumed_docs: int = 0
+    #: Documents whose records the int8 gate computed, written as they were.
+    gate_docs: int = 0
+    #: Each process that ran chunks: its backend, precision, threads and peak memory.
+    workers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def gate_seconds(self) -> float:
+        return float(self.gate.get("seconds") or 0.0) if self.gate else 0.0
+
+    @property
+    def computed_docs(self) -> int:
+        """Documents whose records were computed for this job, in this run or by its gate."""
+        return self.docs - self.resumed_docs
+
+    @property
+    def docs_per_second(self) -> float:
+        spent = self.seconds + self.gate_seconds
+        return self.computed_docs / spent if spent > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as written to `<output>.report.json` (keys listed in the README)."""
+        return {
+            "output": self.output,
+            "docs": self.docs,
+            "errors": self.errors,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+            **rates(self.computed_docs, self.tokens, self.padded_tokens, self.seconds + self.gate_seconds),
+            "tokens": self.tokens,
+            "padded_tokens": self.padded_tokens,
+            "model_load_seconds": round(self.load_seconds, 2),
+            "gate_seconds": round(self.gate_seconds, 3),
+            "backend": self.backend,
+            "precision": self.precision,
+            "gate": self.gate,
+            "repeated_ids": self.repeated_ids,
+            "threads": self.threads,
+            "processes": self.processes,
+            "peak_rss_mb": self.peak_rss_mb,
+            "resumed_chunks": self.resumed_chunks,
+            "gate_docs_reused": self.gate_docs,
+            "workers": self.workers,
+        }
+
+
 def distributed_report(
     status: Any, counters: dict[str, int], workers: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -86,23 +161,22 @@ def distributed_report(
     """
     manifest = status.manifest
     began = getattr(status, "started", None) or status.created
-    seconds = max(status.updated - began, 1e-9)
     infos = list(workers.values())
-    return {
-        "output": manifest.get("output"),
-        "docs": status.docs_done,
-        "errors": status.errors,
-        "chunks": status.chunks_done,
-        "seconds": round(seconds, 3),
-        **rates(status.docs_done, counters["tokens"], counters["padded_tokens"], seconds),
-        "tokens": counters["tokens"],
-        "padded_tokens": counters["padded_tokens"],
-        "backend": infos[0]["backend"] if infos else "",
-        "precision": infos[0]["precision"] if infos else manifest.get("precision", ""),
-        "gate": manifest.get("gate"),
-        "repeated_ids": manifest.get("repeated_ids"),
-        "threads": max((int(i["threads"]) for i in infos), default=0),
-        "processes": len(infos),
-        "peak_rss_mb": max((float(i["peak_rss_mb"]) for i in infos), default=0.0),
-        "workers": workers,
-    }
+    return JobReport(
+        output=manifest.get("output"),
+        docs=status.docs_done,
+        errors=status.errors,
+        chunks=status.chunks_done,
+        seconds=max(status.updated - began, 1e-9),
+        tokens=counters["tokens"],
+        padded_tokens=counters["padded_tokens"],
+        backend=infos[0]["backend"] if infos else "",
+        precision=infos[0]["precision"] if infos else manifest.get("precision", ""),
+        threads=max((int(i["threads"]) for i in infos), default=0),
+        processes=len(infos),
+        peak_rss_mb=max((float(i["peak_rss_mb"]) for i in infos), default=0.0),
+        load_seconds=max((float(i.get("load_seconds") or 0.0) for i in infos), default=0.0),
+        gate=manifest.get("gate"),
+        repeated_ids=manifest.get("repeated_ids"),
+        workers=workers,
+    ).to_dict()

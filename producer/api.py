@@ -26,7 +26,6 @@ from nlpbatch.jobstate import JobState, JobStatus
 from nlpbatch.outputs import open_output
 from nlpbatch.schema import Record
 from nlpbatch.settings import Settings
-from nlpbatch.tasks import get_task
 from producer.client import connect, job_status, submit_job, wait_job
 from producer.job import prepare_job
 
@@ -49,16 +48,22 @@ class Client:
         task: str,
         output: str | Path,
         model: str | None = None,
+        output_format: str | None = None,
         params: dict[str, Any] | None = None,
         text_field: str = "text",
         id_field: str = "id",
         no_header: bool = False,
         chunk_size: int = defaults.CHUNK_SIZE,
         precision: str = "fp32",
+        gate_threshold: float | None = None,
+        gate_docs: int = defaults.GATE_DOCS,
+        gate_max_docs: int = defaults.GATE_MAX_DOCS,
         max_in_flight: int = defaults.MAX_IN_FLIGHT,
         keep_fields: Sequence[str] = (),
         field_map: dict[str, str] | None = None,
         limit: int | None = None,
+        max_errors: str | int | None = None,
+        input_format: str | None = None,
     ) -> Job:
         """Validate and queue a job; returns once every chunk is queued (not done).
 
@@ -68,13 +73,15 @@ class Client:
         into every record (`["all"]` for every one); `field_map` reads a task field from
         another column (`{"question": "q"}`). `no_header=True` reads CSV/TSV inputs as
         rows of data whose fields are named by column number ("1", "2", ...), as `--no-header` does.
+        Every other option is the `nlpbatch submit` option of that name (`max_errors="2%"`).
         """
         items = [inputs] if isinstance(inputs, str | Path) else list(inputs)
         job = prepare_job(
             task=task,
-            model=model or get_task(task).default_model,
+            model=model,
             inputs=[str(item) for item in items],
             output=str(output),
+            output_format=output_format,
             params=params,
             precision=precision,
             text_field=text_field,
@@ -84,6 +91,11 @@ class Client:
             keep_fields=keep_fields,
             field_map=field_map,
             limit=limit,
+            max_errors=None if max_errors is None else str(max_errors),
+            stdin_format=input_format,
+            gate_threshold=gate_threshold,
+            gate_docs=gate_docs,
+            gate_max_docs=gate_max_docs,
         )
         submission = submit_job(job, self.settings, max_in_flight=max_in_flight)
         return Job(self, submission.job_id)

@@ -59,9 +59,6 @@ def submit_job(
     *,
     max_in_flight: int = defaults.MAX_IN_FLIGHT,
     on_job_id: Callable[[str], None] | None = None,
-    gate_threshold: float | None = None,
-    gate_docs: int = defaults.GATE_DOCS,
-    gate_max_docs: int = defaults.GATE_MAX_DOCS,
 ) -> Submission:
     """Queue every chunk of `job`; returns once all are queued (not done).
 
@@ -71,15 +68,10 @@ def submit_job(
     """
     store = connect(settings)
     job_id = new_job_id()
-    precision, gate, messages = choose_precision(
-        job,
-        job.messages(job_id),
-        settings,
-        gate_docs=gate_docs,
-        threshold=gate_threshold,
-        gate_max_docs=gate_max_docs,
-    )
-    job = dataclasses.replace(job, precision=precision)
+    decision = choose_precision(job, job.messages(job_id), settings)
+    messages = decision.messages  # workers compute the gate's documents again: they are theirs
+    gate = decision.gate.to_dict() if decision.gate is not None else None
+    job = dataclasses.replace(job, precision=decision.precision)
     manifest = {**job.manifest(job_id), "gate": gate}
     save_manifest(settings, manifest)
     store.create(job_id, manifest)

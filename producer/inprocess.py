@@ -1,26 +1,22 @@
 """The Python API: `nlpbatch.pipeline(...)` over texts in memory, and `nlpbatch.run(...)` over files.
 
-Both go through the engine `nlpbatch run` uses (`worker.local.run_chunk` on chunk messages),
+Both go through the engine `nlpbatch run` uses (`Engine.run_chunk` on chunk messages),
 so their records are the records of `run` and `submit`; neither needs Redis.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from nlpbatch import defaults
-from nlpbatch.checkpoint import check_checkpoint
-from nlpbatch.errors import InvalidParameter
-from nlpbatch.modelref import resolve
+from nlpbatch.report import JobReport
 from nlpbatch.schema import ChunkMessage, Doc, Record
 from nlpbatch.settings import Settings
-from nlpbatch.tasks import get_task
 from producer.chunking import chunked
-from producer.job import PRECISIONS, JobSpec, prepare_job
+from producer.job import prepare_job
 from producer.readers import doc_from_row
-from producer.run import RunReport, run_job
+from producer.run import run_job
 
 JOB_ID = "pipeline"
 
@@ -28,7 +24,7 @@ JOB_ID = "pipeline"
 class Pipeline:
     """A task's model, called on texts (or dicts of input fields) to give their records.
 
-    Built by `nlpbatch.pipeline`; the model loads on the first call, once per process.
+    Built by `nlpbatch.pipeline`; the model loads on the first call, once per Pipeline.
     """
 
     def __init__(
@@ -40,37 +36,34 @@ class Pipeline:
         chunk_size: int = defaults.CHUNK_SIZE,
         text_field: str = "text",
         id_field: str = "id",
+        keep_fields: Sequence[str] = (),
         threads: int | None = None,
         backend: str = "auto",
         settings: Settings | None = None,
-        gate_docs: int = defaults.GATE_DOCS,
         gate_threshold: float | None = None,
+        gate_docs: int = defaults.GATE_DOCS,
+        gate_max_docs: int = defaults.GATE_MAX_DOCS,
         **params: Any,
     ) -> None:
-        spec = get_task(task)
-        validated = spec.validate_params(dict(params))
-        if precision not in PRECISIONS:
-            raise InvalidParameter(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-        if chunk_size < 1:
-            raise InvalidParameter(f"chunk size must be at least 1, got {chunk_size}")
-        model = model or spec.default_model
-        source = resolve(model, download=False)
-        if source.path != Path() and source.path.is_dir():
-            check_checkpoint(spec.name, validated, source.path)
-        self.job = JobSpec(
-            task=spec.name,
+        self.job = prepare_job(
+            task=task,
             model=model,
             inputs=(),
-            output="",
-            params=validated,
+            output=None,
+            params=params,
             precision=precision,
             text_field=text_field,
             id_field=id_field,
             chunk_size=chunk_size,
+            keep_fields=keep_fields,
+            threads=threads,
+            backend=backend,
+            gate_threshold=gate_threshold,
+            gate_docs=gate_docs,
+            gate_max_docs=gate_max_docs,
         )
         self.settings = settings or Settings.from_env()
-        self._threads, self._backend = threads, backend
-        self._gate = (gate_docs, gate_threshold)
+        self._engine: Any = None
         self._precision: str | None = None if precision != "fp32" else "fp32"
 
     @property
@@ -88,23 +81,25 @@ class Pipeline:
 
     def stream(self, inputs: Iterable[str | Mapping[str, Any]]) -> Iterator[Record]:
         """The records of `inputs`, chunk by chunk, in order."""
-        from producer.precision import GateReuse, choose_precision
+        from producer.precision import choose_precision
         from worker import local
+        from worker.engine import Engine
 
-        if not local.configured():
-            local.configure(self.settings, threads=self._threads, backend=self._backend)
-        messages = self._messages(self._docs(inputs))
-        reuse = GateReuse()
-        if self._precision is None:  # int8 or auto: the gate decides once, on the first documents
-            gate_docs, threshold = self._gate
-            self._precision, _, messages = choose_precision(
-                self.job, messages, self.settings, gate_docs=gate_docs, threshold=threshold, reuse=reuse
+        if self._engine is None:
+            options = self.job.options
+            self._engine = Engine.from_settings(
+                self.settings, threads=options.threads, backend=options.backend
             )
+        messages = self._messages(self._docs(inputs))
+        decision = None
+        if self._precision is None:  # int8 or auto: the gate decides once, on the first documents
+            decision = choose_precision(self.job, messages, self.settings, self._engine)
+            self._precision, messages = decision.precision, decision.messages
         else:
             messages = (_with_precision(m, self._precision) for m in messages)
         for msg in messages:  # the gate's records in the chosen precision are not computed again
-            done = reuse.take(msg.index)
-            yield from local.run_chunk(msg, done) if done else local.run_chunk(msg)
+            precomputed = decision.take(msg.index) if decision else None
+            yield from local.run_chunk(self._engine, msg, precomputed).records
 
     def _docs(self, inputs: Iterable[str | Mapping[str, Any]]) -> Iterator[Doc]:
         fields = self.job.fields
@@ -136,8 +131,9 @@ def _with_precision(msg: ChunkMessage, precision: str) -> ChunkMessage:
 def pipeline(task: str, model: str | None = None, **options: Any) -> Pipeline:
     """A callable over texts, like `transformers.pipeline`, running as `nlpbatch run` does.
 
-    `options`: precision, chunk_size, text_field, id_field, threads, backend, and the task's
-    parameters (`top_k=3`). A bad task, parameter or model raises a JobError at once.
+    `options`: precision, chunk_size, text_field, id_field, keep_fields, threads, backend, the
+    gate's gate_threshold, gate_docs and gate_max_docs, and the task's parameters (`top_k=3`).
+    A bad task, parameter or model raises a JobError at once.
     """
     return Pipeline(task, model, **options)
 
@@ -148,48 +144,56 @@ def run(
     task: str,
     output: str,
     model: str | None = None,
+    output_format: str | None = None,
     params: Mapping[str, Any] | None = None,
     precision: str = "fp32",
     text_field: str = "text",
     id_field: str = "id",
+    no_header: bool = False,
     chunk_size: int = defaults.CHUNK_SIZE,
     threads: int | None = None,
     backend: str = "auto",
     gate_threshold: float | None = None,
     gate_docs: int = defaults.GATE_DOCS,
+    gate_max_docs: int = defaults.GATE_MAX_DOCS,
     settings: Settings | None = None,
     keep_fields: Sequence[str] = (),
     field_map: Mapping[str, str] | None = None,
     limit: int | None = None,
-    processes: int = 1,
-) -> RunReport:
+    max_errors: str | int | None = None,
+    input_format: str | None = None,
+    processes: int | str = 1,
+) -> JobReport:
     """`nlpbatch run` from Python: read the input files, write `output`, return the report.
 
-    `processes` > 1 runs the chunks in that many processes (`nlpbatch run --processes`).
+    Every option is the `nlpbatch run` option of that name; `processes` > 1 runs the chunks
+    in that many processes (`--processes`).
     """
     job = prepare_job(
         task=task,
-        model=model or get_task(task).default_model,
+        model=model,
         inputs=[inputs] if isinstance(inputs, str) else list(inputs),
         output=output,
+        output_format=output_format,
         params=dict(params or {}),
         precision=precision,
         text_field=text_field,
         id_field=id_field,
+        no_header=no_header,
         chunk_size=chunk_size,
         keep_fields=keep_fields,
         field_map=dict(field_map or {}),
         limit=limit,
-    )
-    return run_job(
-        job,
-        settings or Settings.from_env(),
+        max_errors=None if max_errors is None else str(max_errors),
+        stdin_format=input_format,
         threads=threads,
         backend=backend,
+        processes=processes,
         gate_threshold=gate_threshold,
         gate_docs=gate_docs,
-        processes=processes,
+        gate_max_docs=gate_max_docs,
     )
+    return run_job(job, settings or Settings.from_env())
 
 
 __all__ = ["Pipeline", "pipeline", "run"]

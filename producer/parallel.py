@@ -14,15 +14,18 @@ once on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import signal
+import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from nlpbatch.errors import RuntimeFault
 from nlpbatch.outputs.base import Output
+from nlpbatch.report import peak_rss_mb
 from nlpbatch.schema import ChunkMessage, Record
 from nlpbatch.settings import Settings
 
@@ -31,34 +34,31 @@ AHEAD_PER_PROCESS = 2
 
 
 class InlineRunner:
-    """Chunks computed here, one at a time, with the model this process loaded."""
+    """Chunks computed here, one at a time, by this process's engine."""
 
     processes = 1
     window = 1
 
-    def __init__(self, output: Output) -> None:
-        from worker import local
-
+    def __init__(self, output: Output, engine: Any) -> None:
         self.output = output
-        self.stats = local.stats()
-        self.base = (self.stats.tokens, self.stats.padded_tokens)
-        self.done: dict[int, list[Record]] = {}
-        self.peak_mb = 0.0
+        self.engine = engine
+        self.done: dict[int, Any] = {}
 
-    def submit(self, msg: ChunkMessage, done: Mapping[int, Record] | None) -> None:
+    def submit(self, msg: ChunkMessage, precomputed: Any) -> None:
         from worker import local
 
-        records = local.run_chunk(msg, done) if done else local.run_chunk(msg)
-        self.output.write_part(msg.index, records)
-        self.done[msg.index] = records
+        result = local.run_chunk(self.engine, msg, precomputed)
+        self.output.write_part(msg.index, result.records)
+        self.done[msg.index] = result
 
-    def collect(self, index: int) -> list[Record]:
+    def collect(self, index: int) -> Any:
+        """The chunk's ChunkResult (worker.engine)."""
         return self.done.pop(index)
 
     @property
-    def counts(self) -> tuple[int, int]:
-        """(tokens, padded tokens) the model computed in this run's chunks."""
-        return self.stats.tokens - self.base[0], self.stats.padded_tokens - self.base[1]
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """This process, as the report lists the processes that ran chunks."""
+        return {worker_name(os.getpid()): {"peak_rss_mb": peak_rss_mb(), "child": False}}
 
 
 class ProcessRunner:
@@ -91,8 +91,7 @@ class ProcessRunner:
             )
             for n in range(processes)
         ]
-        self.done: dict[int, list[Record]] = {}
-        self.tokens = self.padded = 0
+        self.done: dict[int, Any] = {}
         self.peaks: dict[int, float] = {}
         self.info: Any = None
         self.load_seconds = 0.0
@@ -114,8 +113,8 @@ class ProcessRunner:
                 self.load_seconds = max(self.load_seconds, seconds)
         self.drainer.start()
 
-    def submit(self, msg: ChunkMessage, done: Mapping[int, Record] | None) -> None:
-        self.inbox.put((msg, dict(done) if done else None))
+    def submit(self, msg: ChunkMessage, precomputed: Any) -> None:
+        self.inbox.put((msg, precomputed))
 
     def drain(self) -> None:
         """In a thread: write each chunk's part as soon as a process returns it.
@@ -128,12 +127,10 @@ class ProcessRunner:
                 item = self._next()
                 if item is None:
                     continue
-                _, got, records, tokens, padded, peak, pid = item
-                self.output.write_part(got, records)
+                _, result, peak, pid = item
+                self.output.write_part(result.index, result.records)
                 with self.ready:
-                    self.done[got] = records
-                    self.tokens += tokens
-                    self.padded += padded
+                    self.done[result.index] = result
                     self.peaks[pid] = max(self.peaks.get(pid, 0.0), peak)
                     self.ready.notify_all()
         except BaseException as exc:
@@ -141,7 +138,8 @@ class ProcessRunner:
                 self.failure = exc
                 self.ready.notify_all()
 
-    def collect(self, index: int) -> list[Record]:
+    def collect(self, index: int) -> Any:
+        """The chunk's ChunkResult (worker.engine), once a process has returned it."""
         with self.ready:
             while index not in self.done:
                 if self.failure is not None:
@@ -150,13 +148,9 @@ class ProcessRunner:
             return self.done.pop(index)
 
     @property
-    def counts(self) -> tuple[int, int]:
-        return self.tokens, self.padded
-
-    @property
-    def peak_mb(self) -> float:
-        """The children's peaks added up (each reports its own high-water mark)."""
-        return round(sum(self.peaks.values()), 1)
+    def workers(self) -> dict[str, dict[str, Any]]:
+        """Each child and its own peak memory (the report adds them to this process's)."""
+        return {worker_name(pid): {"peak_rss_mb": peak, "child": True} for pid, peak in self.peaks.items()}
 
     def _next(self) -> tuple[Any, ...] | None:
         """The next answer of a process; None after half a second without one."""
@@ -230,8 +224,8 @@ def ordered(
     written: set[int],
     output: Output,
     take: Any,
-) -> Iterator[tuple[ChunkMessage, list[Record], bool]]:
-    """(message, its records, whether they were resumed from a part) in input order.
+) -> Iterator[tuple[ChunkMessage, list[Record], Any]]:
+    """(message, its records, its ChunkResult or None if resumed from a part) in input order.
 
     Up to `runner.window` chunks are computed ahead; `take(index)` gives the gate's records
     for a chunk, if any.
@@ -239,13 +233,14 @@ def ordered(
     pending: list[tuple[ChunkMessage, bool]] = []
     in_flight = 0
 
-    def first() -> tuple[ChunkMessage, list[Record], bool]:
+    def first() -> tuple[ChunkMessage, list[Record], Any]:
         nonlocal in_flight
         msg, resumed = pending.pop(0)
         if resumed:
-            return msg, output.read_part(msg.index), True
+            return msg, output.read_part(msg.index), None
         in_flight -= 1
-        return msg, runner.collect(msg.index), False
+        result = runner.collect(msg.index)
+        return msg, result.records, result
 
     for msg in messages:
         if msg.index in written:
@@ -258,6 +253,11 @@ def ordered(
             yield first()
     while pending:
         yield first()
+
+
+def worker_name(pid: int) -> str:
+    """`host:pid`, as a worker process is named in a job's report."""
+    return f"{socket.gethostname()}:{pid}"
 
 
 def auto_processes() -> int:

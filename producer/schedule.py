@@ -37,7 +37,7 @@ from nlpbatch.tasks import get_task
 from producer.client import submit_job, wait_job
 from producer.cron import crontab_of, next_runs
 from producer.deadline import check_timeout, give_up, record_duration, run_timeout
-from producer.job import PRECISIONS, JobSpec, prepare_job
+from producer.job import JOB_PRECISIONS, JobSpec, prepare_job
 from producer.processed import ProcessedStore, doc_key
 from producer.readers import expand_inputs, iter_documents
 
@@ -107,9 +107,9 @@ def _entry(raw: Any, where: str) -> Entry:
     no_header = raw.get("no_header", False)
     if not isinstance(no_header, bool):
         raise InvalidParameter(f"entry {name!r}: no_header must be true or false, got {no_header!r}")
-    if raw.get("precision", "fp32") not in PRECISIONS:
+    if raw.get("precision", "fp32") not in JOB_PRECISIONS:
         raise InvalidParameter(
-            f"entry {name!r}: unknown precision {raw['precision']!r}; valid: {', '.join(PRECISIONS)}"
+            f"entry {name!r}: unknown precision {raw['precision']!r}; valid: {', '.join(JOB_PRECISIONS)}"
         )
     return Entry(
         name=name,

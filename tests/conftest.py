@@ -74,18 +74,13 @@ def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module", autouse=True)
 def fresh_engine() -> Iterator[None]:
-    """Each test module starts with an unconfigured engine: no backend, threads or loaded models
-    left over from another module (test_encoder_backends.py leaves backend="torch")."""
-    from worker import engine
+    """Each test module starts with no Engine: no backend, threads or loaded models left over
+    from another module (test_encoder_backends.py builds one with backend="torch")."""
+    from tests.engines import engine
 
-    def reset() -> None:
-        with engine._lock:
-            engine._options = None
-            engine._models.clear()
-
-    reset()
+    engine.reset()
     yield
-    reset()
+    engine.reset()
 
 
 @pytest.fixture(scope="session")

@@ -313,7 +313,7 @@ def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeo
 def run_fields(task: str, model: Path | str, rows: list[dict], **params: object) -> list[dict]:
     """One chunk through the engine, as a worker runs it; documents get ids 0, 1, 2, ..."""
     from nlpbatch.schema import ChunkMessage
-    from worker import engine
+    from tests.engines import engine
 
     docs = [{"id": i, **row} for i, row in enumerate(rows)]
     msg = ChunkMessage(job_id="t", index=0, task=task, model=str(model), docs=docs, params=params)

@@ -15,7 +15,7 @@ import pytest
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from tests.encoder_models import NLI_LABELS, assert_same
-from worker import engine
+from tests.engines import engine
 
 LONG = " ".join(["john lives in london and mary works for apple in paris ."] * 15)
 CASES = [

@@ -11,8 +11,8 @@ import pytest
 
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
+from tests.engines import engine
 from tests.helpers import WORDS
-from worker import engine
 from worker.pipelines.base import BatchStats
 from worker.pipelines.batching import MAX_PADDING, MIN_BATCH_TOKENS, plan_batches
 

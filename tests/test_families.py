@@ -10,9 +10,9 @@ import pytest
 
 from nlpbatch.settings import Settings
 from tests.encoder_models import assert_same
+from tests.engines import engine
 from tests.families import ENCODER_FAMILIES, LONG, MNLI_LOWER, MNLI_UPPER, TEXTS
 from tests.helpers import run_fields, run_texts
-from worker import engine
 
 Models = Callable[..., Path]
 

@@ -51,9 +51,10 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def without_gate(monkeypatch: pytest.MonkeyPatch, precision: str) -> None:
     """The same job with the gate skipped: every chunk straight in `precision`."""
     import producer.run
+    from nlpbatch.chunkresult import Decision
 
     def chosen(job: Any, messages: Iterator[Any], *args: Any, **kwargs: Any) -> Any:
-        return precision, None, (dataclasses.replace(m, precision=precision) for m in messages)
+        return Decision(precision, None, (dataclasses.replace(m, precision=precision) for m in messages))
 
     monkeypatch.setattr(producer.run, "choose_precision", chosen)
 
@@ -112,9 +113,10 @@ def test_an_int8_run_writes_the_gates_records_and_runs_each_document_once(
     # The counts cover every document, the gate's included; the rates only those computed after it.
     assert (report["tokens"], report["errors"]) == (plain["tokens"], plain["errors"])
     assert report["padded_tokens"] > 0 and plain["gate_docs_reused"] == 0
-    computed = report["docs"] - report["gate_docs_reused"]
-    # (`seconds` is rounded to the millisecond; counting the gate's 15 would be 43/28 = 1.54 times.)
-    assert report["docs_per_second"] * report["seconds"] == pytest.approx(computed, rel=0.1)
+    # The rates count every document, the gate's included, over the gate's time and the run's.
+    spent = report["seconds"] + report["gate_seconds"]
+    assert report["gate_seconds"] > 0
+    assert report["docs_per_second"] * spent == pytest.approx(report["docs"], rel=0.1)
 
 
 def test_a_gate_that_falls_back_to_fp32_writes_its_fp32_records(
@@ -137,24 +139,24 @@ def test_a_gate_that_falls_back_to_fp32_writes_its_fp32_records(
 def test_a_resumed_int8_run_reads_its_parts_and_writes_only_the_gates_unwritten_records(
     tiny_bert: Path, tmp_path: Path, counted: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from worker import local
+    from worker.engine import Engine
 
     source = write_jsonl(tmp_path / "corpus.jsonl", ROWS)
     out = tmp_path / "out.jsonl"
     args = command(tiny_bert, source, out, "sentiment", "--gate-threshold", "0")
-    real = local.run_chunk
+    real = Engine.run_chunk
     ran: list[int] = []
 
-    def interrupted(msg: Any, done: Any = None) -> Any:
+    def interrupted(self: Engine, msg: Any, precomputed: Any = None) -> Any:
         if msg.index == 2:
             raise KeyboardInterrupt  # Ctrl-C in the third chunk
         ran.append(msg.index)
-        return real(msg, done)
+        return real(self, msg, precomputed)
 
-    monkeypatch.setattr(local, "run_chunk", interrupted)
+    monkeypatch.setattr(Engine, "run_chunk", interrupted)
     stopped = CliRunner().invoke(main, args, catch_exceptions=False)
     assert stopped.exit_code == 1 and not out.exists() and ran == [0, 1]
-    monkeypatch.setattr(local, "run_chunk", real)
+    monkeypatch.setattr(Engine, "run_chunk", real)
     report = run_json(args)
     assert report["resumed_chunks"] == 2 and report["gate_docs_reused"] == 0  # chunks 0, 1 were written
     reference = tmp_path / "reference.jsonl"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +11,7 @@ import pytest
 
 from nlpbatch.report import describe
 from nlpbatch.settings import Settings
-from worker import engine
-from worker.gate import GateResult, run_gate
+from tests.engines import engine, run_gate
 from worker.gate_stats import (
     confident_agreement,
     estimate,
@@ -145,24 +143,34 @@ def test_the_gate_reports_its_interval_documents_and_confident_agreement_for_a_c
 def test_the_chunks_read_ahead_for_the_gate_come_back_unchanged_and_in_order(
     tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import worker.local
-    from producer.job import JobSpec
+    import worker.gate
+    from nlpbatch.gating import GateOptions
+    from producer.job import JobSpec, RunOptions
     from producer.precision import choose_precision
 
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(f'{{"id": {i}, "text": "text {i}"}}\n' for i in range(1000)))
+    gate_350 = RunOptions(gate=GateOptions(docs=350, max_docs=350))  # stops inside the fourth chunk
     job = JobSpec(
-        "sentiment", "m", (str(corpus),), str(tmp_path / "o.jsonl"), precision="auto", chunk_size=100
-    )
+        "sentiment", "m", (str(corpus),), str(tmp_path / "o.jsonl"), precision="auto", chunk_size=100,
+        options=gate_350,
+    )  # fmt: skip
     read: list[int] = []
 
-    def gate(task: str, model: str, params: dict, docs: Iterator[dict], **kw: Any) -> GateResult:
-        read.extend(d["id"] for d in itertools.islice(docs, 350))  # stops inside the fourth chunk
-        return GateResult("auto", "int8", True, "label_agreement", 1.0, 0.99, len(read), 0.0)
+    class Agreeing:
+        """Both precisions agreeing on every document, with no model run."""
 
-    monkeypatch.setattr(worker.local, "run_gate", gate)
-    precision, result, messages = choose_precision(job, job.messages("j"), settings)
-    sent = list(messages)
+        def __init__(self, *args: Any) -> None:
+            self.pairs: list[Any] = []
+            self.kept = {"int8": worker.gate._Kept(), "fp32": worker.gate._Kept()}
+
+        def __call__(self, batch: list[Any]) -> list[float]:
+            read.extend(doc["id"] for _, _, doc in batch)
+            return [1.0] * len(batch)
+
+    monkeypatch.setattr(worker.gate, "_Both", Agreeing)
+    decision = choose_precision(job, job.messages("j"), settings)
+    precision, result, sent = decision.precision, decision.gate, list(decision.messages)
     assert precision == "int8" and result is not None and read == list(range(350))
     assert [m.index for m in sent] == list(range(10)) and all(m.precision == "int8" for m in sent)
     assert [d for m in sent for d in m.docs] == [d for m in job.messages("j") for d in m.docs]

@@ -10,8 +10,8 @@ import pytest
 from nlpbatch.errors import InvalidParameter
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
+from tests.engines import engine
 from tests.helpers import run_texts
-from worker import engine
 
 TEXTS = [
     "i love this movie",

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from nlpbatch.settings import Settings
+from tests.engines import engine
 from tests.families import TEXTS
 from tests.helpers import run_texts
-from worker import engine
 
 Models = Callable[..., Path]
 LANGS = {"translate": {"src_lang": "en", "tgt_lang": "fr"}}

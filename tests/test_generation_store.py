@@ -7,7 +7,7 @@ from pathlib import Path
 from nlpbatch.modelref import resolve
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
-from worker import engine
+from tests.engines import engine
 from worker.models.store import MARKER, cache_key, is_complete, onnx_model_dir
 
 SEQ2SEQ = "text2text-generation-with-past"

@@ -9,8 +9,8 @@ import pytest
 
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
+from tests.engines import engine
 from tests.test_engine import mixed_texts
-from worker import engine
 from worker.models.loader import cuda_available
 from worker.runtime.onnx import cuda_provider_available
 

@@ -13,6 +13,7 @@ from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.outputs import open_output
 from nlpbatch.schema import ChunkMessage
 from producer.cli import main
+from tests.engines import engine
 
 
 def corpus_with_bad_lines(path: Path) -> Path:
@@ -88,7 +89,7 @@ def test_a_submitted_job_past_max_errors_ends_failed_with_the_reason(
     messages = list(job.messages("jmax"))
     store.set_total("jmax", len(messages))
     for msg in messages[:3]:
-        handle_chunk(ChunkMessage.to_dict(msg), store)
+        handle_chunk(ChunkMessage.to_dict(msg), store, engine=engine.built)
     status = store.status("jmax")
     assert status is not None and status.state is JobState.FAILED
     assert status.reason == "2 documents failed, more than --max-errors 1"

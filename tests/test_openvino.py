@@ -22,8 +22,8 @@ from nlpbatch.settings import Settings
 from producer.cli import main
 from tests.conftest import write_jsonl
 from tests.encoder_models import assert_same
+from tests.engines import engine
 from tests.test_engine import mixed_texts
-from worker import engine
 
 TEXTS = [
     "i love this movie",

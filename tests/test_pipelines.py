@@ -10,8 +10,8 @@ import pytest
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from tests.encoder_models import BACKENDS
+from tests.engines import engine
 from tests.helpers import SENTIMENT_TEXTS, run_texts
-from worker import engine
 from worker.pipelines.batching import plan_batches
 
 TEXTS = SENTIMENT_TEXTS

@@ -12,10 +12,9 @@ from click.testing import CliRunner
 
 from nlpbatch.settings import Settings
 from producer.cli import main
+from tests.engines import engine, run_gate
 from tests.helpers import run_texts
 from tests.test_engine import mixed_texts
-from worker import engine
-from worker.gate import run_gate
 
 
 def run_cli(*args: str) -> tuple[int, str]:

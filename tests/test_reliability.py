@@ -22,6 +22,7 @@ from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.retry import retry_delay
 from nlpbatch.settings import Settings
 from producer.readers import FieldMap, _read_csv
+from tests.engines import engine
 from tests.helpers import nlpbatch_cmd
 from tests.integration.jobs import make_corpus, wait_until
 
@@ -159,7 +160,7 @@ def test_a_worker_refuses_a_message_whose_output_path_is_unsafe(
 ) -> None:
     from worker.tasks import handle_chunk
 
-    result = handle_chunk(chunk(output, str(tiny_bert)), JobStore.from_url(broker_url))
+    result = handle_chunk(chunk(output, str(tiny_bert)), JobStore.from_url(broker_url), engine=engine.built)
     assert "dropped" in result
     assert not Path("relative.jsonl.parts").exists() and not Path("/tmp/nlpbatch-test/evil.sh.parts").exists()
 
@@ -171,7 +172,9 @@ def test_a_message_naming_a_model_that_does_not_exist_gets_error_records(
     from worker.tasks import handle_chunk
 
     out = str(tmp_path / "out.jsonl")
-    result = handle_chunk(chunk(out, str(tmp_path / "no-such-model")), JobStore.from_url(broker_url))
+    result = handle_chunk(
+        chunk(out, str(tmp_path / "no-such-model")), JobStore.from_url(broker_url), engine=engine.built
+    )
     assert result["errors"] == 2
     records = open_output(out).read_part(0)
     assert [r["error"]["type"] for r in records] == ["UnknownModel", "UnknownModel"]
@@ -244,13 +247,13 @@ def test_results_that_cannot_be_written_are_a_transient_storage_error_and_the_ch
     out = one_chunk_job(store, "j2", tiny_bert, tmp_path)
     Path(f"{out}.parts").write_text("in the way\n")  # as a full disk or a lost mount would fail
     with pytest.raises(StorageError, match="cannot write the results of chunk 0") as failed:
-        handle_chunk(chunk(str(out), str(tiny_bert)), store)
+        handle_chunk(chunk(str(out), str(tiny_bert)), store, engine=engine.built)
     assert isinstance(failed.value, TransientError)  # so the worker retries it
     status = store.status("j2")
     assert status is not None and status.chunks_done == 0
 
     Path(f"{out}.parts").unlink()  # the mount is back: the retry writes and counts the chunk
-    assert handle_chunk(chunk(str(out), str(tiny_bert)), store)["docs"] == 2
+    assert handle_chunk(chunk(str(out), str(tiny_bert)), store, engine=engine.built)["docs"] == 2
     assert [r["id"] for r in read_records(out)] == ["a", "b"]  # the job's only chunk: merged
 
 

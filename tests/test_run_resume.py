@@ -65,25 +65,27 @@ def test_a_killed_run_resumes_from_its_written_chunks_with_the_same_records(
 def test_a_rerun_skips_the_chunks_written_and_says_how_many_of_how_many(
     tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from worker import local
+    from worker.engine import Engine
 
     source = write_jsonl(tmp_path / "corpus.jsonl", ROWS[:40])
     out = tmp_path / "out.jsonl"
-    real = local.run_chunk
+    real = Engine.run_chunk
     ran: list[int] = []
 
-    def interrupted(msg):  # type: ignore[no-untyped-def]
+    def interrupted(self, msg, precomputed=None):  # type: ignore[no-untyped-def]
         if len(ran) == 2:
             raise KeyboardInterrupt  # Ctrl-C during the third chunk
         ran.append(msg.index)
-        return real(msg)
+        return real(self, msg, precomputed)
 
-    monkeypatch.setattr(local, "run_chunk", interrupted)
+    monkeypatch.setattr(Engine, "run_chunk", interrupted)
     stopped = CliRunner().invoke(main, command(tiny_bert, out, str(source)), catch_exceptions=False)
     assert stopped.exit_code == 1 and "Aborted" in stopped.output  # click's answer to Ctrl-C
     assert not out.exists() and ran == [0, 1]
 
-    monkeypatch.setattr(local, "run_chunk", lambda msg: ran.append(msg.index) or real(msg))
+    monkeypatch.setattr(
+        Engine, "run_chunk", lambda self, msg, pre=None: ran.append(msg.index) or real(self, msg, pre)
+    )
     result = CliRunner().invoke(
         main, [*command(tiny_bert, out, str(source)), "--json"], catch_exceptions=False
     )

@@ -10,7 +10,8 @@ import pytest
 from nlpbatch.errors import RuntimeFault
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
-from worker import engine, local
+from tests.engines import engine
+from worker import local
 
 TEXTS = ["good", "the poison apple", "bad", "ok", "fine", "great movie", "boring film"]
 
@@ -46,9 +47,9 @@ def test_a_runtime_failing_its_first_calls_whatever_the_input_records_no_error(
     tiny_bert: Path, monkeypatch: pytest.MonkeyPatch, calls: int
 ) -> None:
     monkeypatch.setattr(local, "retry_delay", lambda attempt, maximum: 0)
-    expected = local.run_chunk(chunk(tiny_bert))
+    expected = local.run_chunk(engine.built, chunk(tiny_bert)).records
     failing_first(monkeypatch, tiny_bert, calls)
-    records = local.run_chunk(chunk(tiny_bert))
+    records = local.run_chunk(engine.built, chunk(tiny_bert)).records
     assert not [r for r in records if "error" in r]
     assert records == expected
 
@@ -74,6 +75,6 @@ def test_a_poison_document_next_to_a_passing_fault_still_gets_its_error_record(
         return real(feeds)
 
     monkeypatch.setattr(pipe.model.runtime, "run", run)
-    records = local.run_chunk(chunk(tiny_bert))
+    records = local.run_chunk(engine.built, chunk(tiny_bert)).records
     assert [("error" in r) for r in records] == [i == 1 for i in range(len(TEXTS))]
     assert records[1]["error"] == {"type": "RuntimeError", "message": "model blew up"}

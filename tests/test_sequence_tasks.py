@@ -10,8 +10,8 @@ import pytest
 
 from nlpbatch.settings import Settings
 from tests.encoder_models import BACKENDS, NLI_LABELS, assert_same
+from tests.engines import engine
 from tests.helpers import run_fields
-from worker import engine
 
 ARCHS = ["bert", "distilbert"]
 TEXTS = ["i love this movie", "", "서울 😀 is a great city", "שלום مرحبا , boring film", "it is ok"]

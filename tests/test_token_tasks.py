@@ -9,8 +9,8 @@ import pytest
 
 from nlpbatch.settings import Settings
 from tests.encoder_models import BACKENDS, assert_same
+from tests.engines import engine
 from tests.helpers import run_fields
-from worker import engine
 
 ARCHS = ["bert", "distilbert"]
 TEXTS = [

@@ -3,8 +3,9 @@
 
 The failure tests need a worker that holds a chunk long enough to kill or stop it mid-chunk,
 or whose model runtime fails its first N calls whatever the input (as an out-of-memory or a
-lost device does). The hooks are given here, on the tests' side, and wrap the worker's
-functions, so the production code has no test hook to read. `--report-modules` logs, after
+lost device does). The hooks are given here, on the tests' side, and wrap the Engine's
+`run_chunk` (every worker child's Engine) or the runtimes, so the production code has no
+test hook to read. `--report-modules` logs, after
 each chunk, which heavy libraries the worker process has imported.
 """
 
@@ -16,19 +17,19 @@ import sys
 import time
 
 from producer.cli import main
-from worker import tasks
+from worker.engine import Engine
 
 
 def slow_chunks(delay: float) -> None:
     """Make every chunk wait `delay` seconds, in the worker, before it is processed."""
-    run_records = tasks.run_records
+    run_chunk = Engine.run_chunk
 
-    @functools.wraps(run_records)
-    def slowed(msg):  # type: ignore[no-untyped-def]
+    @functools.wraps(run_chunk)
+    def slowed(self, msg, precomputed=None):  # type: ignore[no-untyped-def]
         time.sleep(delay)
-        return run_records(msg)
+        return run_chunk(self, msg, precomputed)
 
-    tasks.run_records = slowed  # type: ignore[assignment]
+    Engine.run_chunk = slowed  # type: ignore[method-assign]
 
 
 def failing_runtime(calls: int) -> None:
@@ -102,16 +103,16 @@ HEAVY = ("torch", "onnxruntime", "transformers")
 
 def report_modules() -> None:
     """Log `heavy modules after chunk: [...]` in the worker process after every chunk."""
-    run_records = tasks.run_records
+    run_chunk = Engine.run_chunk
 
-    @functools.wraps(run_records)
-    def reported(msg):  # type: ignore[no-untyped-def]
-        records = run_records(msg)
+    @functools.wraps(run_chunk)
+    def reported(self, msg, precomputed=None):  # type: ignore[no-untyped-def]
+        result = run_chunk(self, msg, precomputed)
         heavy = sorted(name for name in HEAVY if name in sys.modules)
         logging.getLogger("nlpbatch.tests").warning("heavy modules after chunk: %s", heavy)
-        return records
+        return result
 
-    tasks.run_records = reported  # type: ignore[assignment]
+    Engine.run_chunk = reported  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

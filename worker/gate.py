@@ -2,30 +2,39 @@
 
 Each pipeline class names its comparison (see worker.comparisons): label agreement for
 classifiers, cosine for embeddings, span agreement for NER and QA. The documents are
-tokenized once and the same features go through both models. A task with no comparison
-never runs in int8: there is nothing to tell whether int8 is good enough. The gate reads
-more of the job's documents while its confidence interval still holds the threshold (see
-worker.gate_stats).
+tokenized once and the same features go through both models, each chunk's documents apart
+and batched as a chunk is, so the records of the precision chosen are the very records the
+job would compute: they are handed back, by chunk, to be written instead of computed again.
+A task with no comparison never runs in int8: there is nothing to tell whether int8 is good
+enough. The gate reads more of the job's documents while its confidence interval still holds
+the threshold (see worker.gate_stats).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
-from nlpbatch import defaults
-from nlpbatch.schema import Doc, Record
-from nlpbatch.tasks import get_task
-from worker import engine
+from nlpbatch.chunkresult import Decision, Precomputed
+from nlpbatch.gating import GateOptions
+from nlpbatch.schema import ChunkMessage, Doc, Record, without_kept
+from worker.comparisons import Comparison
 from worker.gate_stats import confident_agreement, read_until_settled
 from worker.pipelines import pipeline_class
 from worker.pipelines.base import BatchStats
 
+if TYPE_CHECKING:
+    from worker.engine import Engine
+
 log = logging.getLogger("nlpbatch.gate")
+
+#: A document the gate reads: (its chunk, its position in the chunk, the document).
+Placed = tuple[int, int, Doc]
 
 
 @dataclass(frozen=True)
@@ -58,147 +67,131 @@ class GateResult:
         return out
 
 
-@dataclass
-class GateRecords:
-    """The records the gate computed in the precision it chose: one per document it read, in order.
+class _Kept:
+    """One precision's records of the documents the gate read, by chunk, and their token counts."""
 
-    `run` writes them instead of computing those documents again; `tokens` and `padded_tokens`
-    are what that precision's pass counted over them.
-    """
+    def __init__(self) -> None:
+        self.records: dict[int, dict[int, Record]] = {}
+        self.tokens: dict[int, list[int]] = {}
 
-    records: list[Record] = field(default_factory=list)
-    tokens: int = 0
-    padded_tokens: int = 0
+    def add(self, index: int, positions: list[int], records: list[Record], stats: BatchStats) -> None:
+        self.records.setdefault(index, {}).update(zip(positions, records, strict=True))
+        counts = self.tokens.setdefault(index, [0, 0])
+        counts[0] += stats.tokens
+        counts[1] += stats.padded_tokens
+
+    def by_chunk(self) -> dict[int, Precomputed]:
+        return {i: Precomputed(r, *self.tokens[i]) for i, r in self.records.items()}
 
 
-def run_gate(
-    task: str,
-    model: str,
-    params: dict[str, Any],
-    docs: Iterable[Doc],
-    *,
-    requested: str,
-    threshold: float | None = None,
-    first_docs: int = defaults.GATE_DOCS,
-    max_docs: int = defaults.GATE_MAX_DOCS,
-    keep: GateRecords | None = None,
-    chunk_of: Callable[[int], int] | None = None,
-) -> GateResult:
-    """Compare fp32 and int8 on `docs`; the precision to use is in the result.
+class _Both:
+    """fp32 and int8 over the same features, a chunk's documents at a time; what each computed."""
+
+    def __init__(self, engine: Engine, msg: ChunkMessage, comparison: Comparison) -> None:
+        self.fp32 = engine.pipeline(msg.task, msg.model, "fp32", msg.params)
+        self.int8 = engine.pipeline(msg.task, msg.model, "int8", msg.params)
+        self.comparison = comparison
+        self.kept = {"fp32": _Kept(), "int8": _Kept()}
+        self.pairs: list[tuple[Record, Record]] = []
+
+    def __call__(self, batch: list[Placed]) -> list[float]:
+        """Run a batch of the gate's documents in both precisions; their per-document values."""
+        new: list[tuple[Record, Record]] = []
+        for index, group in itertools.groupby(batch, key=lambda placed: placed[0]):
+            placed = list(group)
+            docs, positions = [d for _, _, d in placed], [p for _, p, _ in placed]
+            encoded = self.fp32.encode_chunk(docs)  # tokenized once, run twice
+            runs = []
+            for precision, pipe in (("fp32", self.fp32), ("int8", self.int8)):
+                pipe.stats = BatchStats()
+                runs.append(pipe.run_encoded(docs, encoded))
+                self.kept[precision].add(index, positions, runs[-1], pipe.stats)
+            new += [(a, b) for a, b in zip(*runs, strict=True) if "error" not in a and "error" not in b]
+        self.pairs += new
+        compare = self.comparison.compare
+        return [compare([a], [b]) for a, b in new] if self.comparison.kind != "pooled" else []
+
+
+def decide(
+    engine: Engine, messages: Iterator[ChunkMessage], options: GateOptions, *, requested: str
+) -> Decision:
+    """Compare fp32 and int8 on the first documents of `messages`; the precision to use and more.
 
     `requested` is "int8" (fall back to fp32, with a warning, if the gate fails) or "auto"
-    (pick int8 only if the gate passes). The gate reads `first_docs` documents, then more,
-    `first_docs` at a time, while the interval of its agreement holds the threshold, up to
-    `max_docs`; it passes when the agreement is at least the threshold. With `keep`, the
-    records of the chosen precision (one per document read, errors included) are put there;
-    `chunk_of(n)`, the chunk of the n-th document read, makes the gate run each chunk's
-    documents apart, batched as `run` batches a chunk, so those records are the ones `run`
-    would compute (int8's dynamic quantization depends on the batch).
+    (pick int8 only if the gate passes). The gate reads `options.docs` documents, then more,
+    as many at a time, while the interval of its agreement holds the threshold, up to
+    `options.max_docs`; it passes when the agreement is at least the threshold. The chunks
+    are read ahead only as far as the gate reads, and handed back unchanged but for their
+    precision, so a corpus on stdin is read only once.
     """
-    spec = get_task(task)
-    name = spec.name
     started = time.perf_counter()
-    cls = pipeline_class(name)
-    comparison = cls.comparison
-    if not cls.runs_model:
-        return GateResult(requested, "fp32", False, "", None, threshold or 0.0, 0, 0.0, "runs no model")
-    if comparison is None:
-        reason = f"no int8 accuracy comparison for task {name!r}"
-        if requested == "int8":
-            log.warning("%s: running in fp32", reason)
-        return GateResult(requested, "fp32", False, "", None, threshold or 0.0, 0, 0.0, reason)
-    limit = comparison.threshold if threshold is None else threshold
-    stream = iter(docs)
-    head_doc = next(stream, None)
-    if head_doc is None:
-        reason = "no documents to compare"
-        if requested == "int8":
+    ahead: list[ChunkMessage] = []
+    head = next(messages, None)
+    rest = itertools.chain([head] if head else [], messages)
+
+    def sample() -> Iterator[Placed]:
+        # A chunk is kept as soon as the gate starts on it, whether or not it reads it all.
+        for msg in rest:
+            ahead.append(msg)
+            for pos, doc in enumerate(without_kept(msg.docs)[0]):
+                if "error" not in doc:
+                    yield msg.index, pos, doc
+
+    threshold = options.threshold
+    computed: dict[int, Precomputed] = {}
+    cls = pipeline_class(head.task) if head else None
+    if head is None or cls is None or not cls.runs_model or cls.comparison is None:
+        reason = (
+            "no documents to compare"
+            if head is None
+            else (
+                "runs no model"
+                if not cls or not cls.runs_model
+                else f"no int8 accuracy comparison for task {head.task!r}"
+            )
+        )
+        if requested == "int8" and reason != "runs no model":
             log.warning("int8 accuracy gate: %s; running in fp32", reason)
-        return GateResult(requested, "fp32", False, comparison.metric, None, limit, 0, 0.0, reason)
-    fp32 = cls(engine.get_model(name, model, "fp32", params), dict(params))
-    int8 = cls(engine.get_model(name, model, "int8", params), dict(params))
-    # The gate's work is not the job's: keep it out of the job's counters.
-    fp32.stats, int8.stats = BatchStats(), BatchStats()
-    pairs: list[tuple[Record, Record]] = []
-    done: dict[str, list[Record]] = {"fp32": [], "int8": []}
-
-    def run_both(batch: list[Doc]) -> tuple[list[Record], list[Record]]:
-        encoded = fp32.encode_chunk(batch)  # tokenized once, run twice
-        return fp32.run_encoded(batch, encoded), int8.run_encoded(batch, encoded)
-
-    measured = 0
-
-    def measure(batch: list[Doc]) -> list[float]:
-        nonlocal measured
-        first: list[Record] = []
-        second: list[Record] = []
-        for group in _by_chunk(batch, measured, chunk_of):
-            a, b = run_both(group)
-            first += a
-            second += b
-        measured += len(batch)
-        if keep is not None:  # both kept until the choice is made
-            done["fp32"] += first
-            done["int8"] += second
-        both = zip(first, second, strict=True)
-        new = [(a, b) for a, b in both if "error" not in a and "error" not in b]
-        pairs.extend(new)
-        return [comparison.compare([a], [b]) for a, b in new] if comparison.kind != "pooled" else []
-
-    found, read = read_until_settled(
-        itertools.chain([head_doc], stream),
-        measure,
-        kind=comparison.kind,
-        threshold=limit,
-        first=first_docs,
-        max_docs=max(max_docs, first_docs),
-    )
-    value = found.value if found else comparison.compare([a for a, _ in pairs], [b for _, b in pairs])
-    passed = value >= limit
-    chosen = "int8" if passed else "fp32"
-    reason = "" if passed else f"{comparison.metric} {value:.6f} is below {limit}"
-    if not passed and requested == "int8":
-        log.warning("int8 accuracy gate failed (%s): running in fp32", reason)
-    engine.unload_model(name, model, "fp32" if passed else "int8", params)
-    if keep is not None:
-        kept_stats = (int8 if passed else fp32).stats
-        keep.records = done[chosen]  # fp32 and int8 were both kept: the choice comes last
-        keep.tokens, keep.padded_tokens = kept_stats.tokens, kept_stats.padded_tokens
-    seconds = time.perf_counter() - started
-    confident = None
-    if comparison.metric == "label_agreement":
-        values = [comparison.compare([a], [b]) for a, b in pairs]
-        confident = confident_agreement(values, [_top_score(a) for a, _ in pairs])
-    return GateResult(
-        requested,
-        chosen,
-        passed,
-        comparison.metric,
-        value,
-        limit,
-        read,
-        seconds,
-        reason,
-        low=found.low if found else None,
-        high=found.high if found else None,
-        interval=found.method if found else "",
-        settled=None if found is None else not found.straddles(limit),
-        confident=confident,
-    )
-
-
-def _by_chunk(batch: list[Doc], start: int, chunk_of: Callable[[int], int] | None) -> list[list[Doc]]:
-    """The batch cut where its documents' chunk changes (whole, without `chunk_of`)."""
-    if chunk_of is None:
-        return [batch]
-    groups: list[list[Doc]] = []
-    last = None
-    for n, doc in enumerate(batch, start):
-        if chunk_of(n) != last or not groups:
-            groups.append([])
-            last = chunk_of(n)
-        groups[-1].append(doc)
-    return groups
+        result = GateResult(requested, "fp32", False, "", None, threshold or 0.0, 0, 0.0, reason)
+    else:
+        comparison = cls.comparison
+        limit = comparison.threshold if threshold is None else threshold
+        both = _Both(engine, head, comparison)
+        found, read = read_until_settled(
+            sample(), both, kind=comparison.kind, threshold=limit, first=options.docs,
+            max_docs=max(options.max_docs, options.docs),
+        )  # fmt: skip
+        pairs = both.pairs
+        if read == 0:
+            reason = "no documents to compare"
+            if requested == "int8":
+                log.warning("int8 accuracy gate: %s; running in fp32", reason)
+            result = GateResult(requested, "fp32", False, comparison.metric, None, limit, 0, 0.0, reason)
+        else:
+            value = found.value if found else comparison.compare([a for a, _ in pairs], [b for _, b in pairs])
+            passed = value >= limit
+            chosen = "int8" if passed else "fp32"
+            reason = "" if passed else f"{comparison.metric} {value:.6f} is below {limit}"
+            if not passed and requested == "int8":
+                log.warning("int8 accuracy gate failed (%s): running in fp32", reason)
+            engine.unload(head.task, head.model, "fp32" if passed else "int8", head.params)
+            computed = both.kept[chosen].by_chunk()
+            confident = None
+            if comparison.metric == "label_agreement":
+                values = [comparison.compare([a], [b]) for a, b in pairs]
+                confident = confident_agreement(values, [_top_score(a) for a, _ in pairs])
+            result = GateResult(
+                requested, chosen, passed, comparison.metric, value, limit, read,
+                time.perf_counter() - started, reason,
+                low=found.low if found else None,
+                high=found.high if found else None,
+                interval=found.method if found else "",
+                settled=None if found is None else not found.straddles(limit),
+                confident=confident,
+            )  # fmt: skip
+    chosen = result.precision
+    every = (dataclasses.replace(m, precision=chosen) for m in itertools.chain(ahead, rest))
+    return Decision(chosen, result, every, computed)
 
 
 def _top_score(record: Record) -> float:

@@ -22,9 +22,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from statistics import NormalDist
+from typing import TypeVar
 
 from nlpbatch import defaults
-from nlpbatch.schema import Doc
+
+#: What the gate reads: documents, or documents with where they sit in the job.
+T = TypeVar("T")
 
 #: Two-sided 95%.
 CONFIDENCE = 0.95
@@ -94,8 +97,8 @@ def estimate(kind: str, values: Sequence[float], confidence: float = CONFIDENCE)
 
 
 def read_until_settled(
-    docs: Iterator[Doc],
-    measure: Callable[[list[Doc]], list[float]],
+    docs: Iterator[T],
+    measure: Callable[[list[T]], list[float]],
     *,
     kind: str,
     threshold: float,

@@ -1,11 +1,9 @@
-"""The in-process interface the producer uses."""
+"""What `nlpbatch run` adds around the engine: the runtime-fault retry, exports, `--processes` children."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,53 +11,12 @@ from nlpbatch.backends import check_backend
 from nlpbatch.errors import RuntimeFault
 from nlpbatch.modelref import resolve
 from nlpbatch.retry import retry_delay
-from nlpbatch.schema import ChunkMessage, Record
+from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
-from worker import engine
-from worker.gate import GateRecords, GateResult, run_gate
+from worker.engine import ChunkResult, Engine, Precomputed
 from worker.models.store import onnx_model_dir
-from worker.pipelines.base import BatchStats
 
-__all__ = [
-    "GateRecords",
-    "GateResult",
-    "RuntimeInfo",
-    "check_backend",
-    "configure",
-    "configured",
-    "export",
-    "load",
-    "run_chunk",
-    "run_gate",
-    "stats",
-]
-
-
-@dataclass(frozen=True)
-class RuntimeInfo:
-    """What a job's model runs on, for its report."""
-
-    backend: str
-    precision: str
-    threads: int
-
-
-def configure(settings: Settings, *, threads: int | None = None, backend: str = "auto") -> None:
-    """Set this process's model cache, thread budget and backend."""
-    engine.configure(settings, threads=threads, backend=backend)
-
-
-def configured() -> bool:
-    """Whether `configure` has run in this process."""
-    return engine.configured()
-
-
-def load(task: str, model: str, precision: str, params: dict[str, Any]) -> RuntimeInfo:
-    """Load the job's model (once per process) and say what it runs on."""
-    runtime = engine.get_pipeline(task, model, precision, params).model.runtime
-    threads = int(getattr(runtime, "threads", 0) or engine.options().threads)
-    return RuntimeInfo(runtime.backend, runtime.precision, threads)
-
+__all__ = ["check_backend", "export", "run_chunk", "serve"]
 
 log = logging.getLogger("nlpbatch.run")
 
@@ -67,18 +24,15 @@ log = logging.getLogger("nlpbatch.run")
 RUNTIME_TRIES = 8
 
 
-def run_chunk(msg: ChunkMessage, done: Mapping[int, Record] | None = None) -> list[Record]:
-    """One record per document of the chunk, in its order: what a worker would return.
-
-    `done` holds records already computed (by the int8 gate), by position in the chunk;
-    only the other documents go through the model.
+def run_chunk(engine: Engine, msg: ChunkMessage, precomputed: Precomputed | None = None) -> ChunkResult:
+    """`engine.run_chunk(msg, precomputed)`, what a worker would return for the chunk.
 
     A runtime fault (out of memory, a session or device error) is tried again with backoff,
     as a worker retries its chunk, rather than ending the run or recording the documents.
     """
     for attempt in range(RUNTIME_TRIES):
         try:
-            return engine.run_chunk(msg, done)
+            return engine.run_chunk(msg, precomputed)
         except RuntimeFault as exc:
             if attempt + 1 == RUNTIME_TRIES:
                 raise
@@ -88,18 +42,13 @@ def run_chunk(msg: ChunkMessage, done: Mapping[int, Record] | None = None) -> li
     raise AssertionError("unreachable")
 
 
-def stats() -> BatchStats:
-    """This process's running token and batch counters."""
-    return engine.stats
-
-
 def export(model: str, task: str, precision: str, settings: Settings) -> Path | None:
     """The folder of `model`'s ONNX export for `task`, exported now if it is not cached yet.
 
     None for a task that needs only the tokenizer: it has nothing to export.
     """
     # The head can depend on the model (similarity: cross-encoder or bi-encoder).
-    head = engine.head_for(task, model)
+    head = Engine.head_for(task, model)
     if head is None:
         return None
     return onnx_model_dir(resolve(model), head.export_task, precision, settings.onnx_dir)
@@ -115,9 +64,9 @@ def serve(
 ) -> None:
     """A `run --processes N` child: load the model once, then run the chunks the parent sends.
 
-    It answers ("ready", pid, RuntimeInfo, seconds to load), then ("chunk", index, records,
-    tokens, padded tokens, peak MiB, pid) per chunk, or ("failed", index, exception) and stops. It
-    leaves Ctrl-C to the parent, which stops every child, and ends if the parent is gone.
+    It answers ("ready", pid, Runtime, seconds to load), then ("chunk", ChunkResult, peak MiB,
+    pid) per chunk, or ("failed", index, exception) and stops. It leaves Ctrl-C to the parent,
+    which stops every child, and ends if the parent is gone.
     """
     import os
     import queue
@@ -129,13 +78,12 @@ def serve(
     parent = os.getppid()
     try:
         started = time.perf_counter()
-        configure(settings, threads=threads, backend=backend)
-        info = load(*model_key)
+        engine = Engine.from_settings(settings, threads=threads, backend=backend)
+        info = engine.runtime(*model_key)
         outbox.put(("ready", os.getpid(), info, time.perf_counter() - started))
     except Exception as exc:
         outbox.put(("failed", None, _sendable(exc)))
         return
-    counters = stats()
     while True:
         try:
             item = inbox.get(timeout=1.0)
@@ -145,15 +93,13 @@ def serve(
             continue
         if item is None:
             return
-        msg, done = item
-        tokens, padded = counters.tokens, counters.padded_tokens
+        msg, precomputed = item
         try:
-            records = run_chunk(msg, done)
+            result = run_chunk(engine, msg, precomputed)
         except Exception as exc:
             outbox.put(("failed", msg.index, _sendable(exc)))
             return
-        used = (counters.tokens - tokens, counters.padded_tokens - padded)
-        outbox.put(("chunk", msg.index, records, *used, peak_rss_mb(), os.getpid()))
+        outbox.put(("chunk", result, peak_rss_mb(), os.getpid()))
 
 
 def _sendable(exc: Exception) -> Exception:

@@ -13,8 +13,9 @@ from celery.signals import setup_logging, worker_process_init, worker_shutting_d
 
 from nlpbatch.broker import make_celery
 from nlpbatch.settings import Settings, redact_url
-from worker import engine, metrics
-from worker.tasks import register
+from worker import metrics
+from worker.engine import thread_budget
+from worker.tasks import WorkerContext, register
 
 log = logging.getLogger("nlpbatch.worker")
 
@@ -39,12 +40,11 @@ def run_worker(
         settings.log_format,
         settings.shutdown_timeout,
     )
-    threads = settings.threads or engine.thread_budget(concurrency)
-    # Libraries that read these at import (torch, numpy's BLAS) keep to the budget too.
+    threads = settings.threads or thread_budget(concurrency)
+    # Libraries that read these at import (torch, numpy's BLAS) keep to the budget too; they
+    # are not nlpbatch's settings: each child's Engine gets its threads explicitly.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
-    # The children's engine, should it build its options itself, keeps to the budget too.
-    os.environ["NLPBATCH_THREADS"] = str(threads)
 
     if metrics_port is not None:
         # Before the pool forks, so every child inherits the multiprocess folder.
@@ -54,15 +54,13 @@ def run_worker(
         _keep_json_logs(loglevel)
 
     app = make_celery(settings)
-    register(app, settings)
-
-    def init_child(**_: Any) -> None:
-        engine.configure(settings, threads=threads, backend=backend)
-
-    worker_process_init.connect(init_child, weak=False)
+    context = WorkerContext(settings, threads=threads, backend=backend)
+    register(app, context)
+    # Each child builds its engine once, at its start; the solo pool's one process, here.
+    worker_process_init.connect(context.start, weak=False)
     if shutdown_timeout > 0:
         _bound_warm_shutdown(shutdown_timeout)
-    engine.configure(settings, threads=threads, backend=backend)  # for the solo pool
+    context.start()
     node = name or f"nlpbatch-{os.getpid()}@{socket.gethostname()}"
     log.info(
         "worker %s: broker %s, %d processes x %d threads",

@@ -8,6 +8,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any, TypeVar
 
 import redis
@@ -16,6 +17,7 @@ from celery.exceptions import Reject
 
 from nlpbatch import defaults
 from nlpbatch.broker import PROCESS_CHUNK
+from nlpbatch.chunkresult import ChunkResult, Runtime
 from nlpbatch.errorbudget import ErrorBudget
 from nlpbatch.errors import (
     BrokerError,
@@ -32,9 +34,10 @@ from nlpbatch.outputs import open_output
 from nlpbatch.report import peak_rss_mb
 from nlpbatch.retry import patiently, retry_delay
 from nlpbatch.roots import refusal
-from nlpbatch.schema import ChunkMessage, Record, error_record
+from nlpbatch.schema import ChunkMessage, error_record
 from nlpbatch.settings import Settings
-from worker import engine, metrics
+from worker import metrics
+from worker.engine import Engine
 from worker.hold import hold_message
 
 log = logging.getLogger("nlpbatch.worker")
@@ -73,22 +76,30 @@ def check_message(msg: ChunkMessage, settings: Settings | None = None) -> None:
             raise MessageError(reason)
 
 
-def run_records(msg: ChunkMessage) -> list[Record]:
-    """The chunk's records; a permanent failure of the whole chunk becomes one error per document.
+def run_records(engine: Engine, msg: ChunkMessage) -> ChunkResult:
+    """The chunk's result; a permanent failure of the whole chunk becomes one error per document.
 
     An unknown task, model or parameter in a message would fail the same way on every retry,
     so it is recorded rather than retried: the job still ends, and its errors say why.
     """
+    started = time.perf_counter()
     try:
         return engine.run_chunk(msg)
     except PermanentError as exc:
         log.error("job %s chunk %d failed for good: %s", msg.job_id, msg.index, exc)
         metrics.count_error(exc, "chunk")
-        return [error_record(doc.get("id"), error_info(exc)) for doc in msg.docs]
+        records = [error_record(doc.get("id"), error_info(exc)) for doc in msg.docs]
+        nothing = Runtime("", msg.precision, engine.threads)  # no model ran: the errors say why
+        return ChunkResult(msg.index, records, 0, 0, nothing, time.perf_counter() - started)
 
 
 def handle_chunk(
-    message: Any, store: JobStore, patience: float = REDIS_PATIENCE, settings: Settings | None = None
+    message: Any,
+    store: JobStore,
+    patience: float = REDIS_PATIENCE,
+    settings: Settings | None = None,
+    *,
+    engine: Engine,
 ) -> dict[str, Any]:
     """Process one chunk message end to end; returns a small summary.
 
@@ -107,12 +118,12 @@ def handle_chunk(
         _fail_job(store, message, f"a worker refused chunk {_index_of(message)}: {exc}")
         return {"dropped": str(exc)}
     try:
-        return _process(msg, store, patience)
+        return _process(engine, msg, store, patience)
     except redis.RedisError as exc:
         raise BrokerError(f"job store unreachable: {exc}") from exc
 
 
-def _process(msg: ChunkMessage, store: JobStore, patience: float) -> dict[str, Any]:
+def _process(engine: Engine, msg: ChunkMessage, store: JobStore, patience: float) -> dict[str, Any]:
     where = f"job {msg.job_id} chunk {msg.index}"
 
     def redis_call(call: Callable[[], T]) -> T:
@@ -126,9 +137,8 @@ def _process(msg: ChunkMessage, store: JobStore, patience: float) -> dict[str, A
     started = time.perf_counter()
     if status is not None and status.started is None:
         redis_call(lambda: store.mark_started(msg.job_id))
-    tokens, padded = engine.stats.tokens, engine.stats.padded_tokens
-    records = run_records(msg)
-    tokens, padded = engine.stats.tokens - tokens, engine.stats.padded_tokens - padded
+    result = run_records(engine, msg)
+    records = result.records
     output = open_output(msg.output, job_id=msg.job_id, redis=lambda: store.r)
     try:
         redis_call(lambda: output.write_part(msg.index, records))
@@ -137,10 +147,17 @@ def _process(msg: ChunkMessage, store: JobStore, patience: float) -> dict[str, A
     metrics.observe_chunk(msg.task, records, time.perf_counter() - started)
     errors = sum(1 for r in records if "error" in r)
     # Before the chunk counts as done, so the report of the job's last chunk sees it.
-    worker, info = f"{socket.gethostname()}:{os.getpid()}", _process_info(msg)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    info = {
+        **asdict(result.runtime),
+        "peak_rss_mb": peak_rss_mb(),
+        "load_seconds": round(engine.load_seconds, 2),
+    }
     redis_call(lambda: store.record_worker(msg.job_id, worker, info))
     _, done, total = redis_call(
-        lambda: store.mark_done(msg.job_id, msg.index, len(records), errors, tokens, padded)
+        lambda: store.mark_done(
+            msg.job_id, msg.index, len(records), errors, result.tokens, result.padded_tokens
+        )
     )
     budget = ErrorBudget.parse(status.manifest.get("max_errors")) if status else None
     now = redis_call(lambda: store.status(msg.job_id)) if budget else None
@@ -187,31 +204,44 @@ def _give_up(store: JobStore, message: Any, exc: BaseException) -> None:
     _fail_job(store, message, reason)
 
 
-def _process_info(msg: ChunkMessage) -> dict[str, Any]:
-    """What this process runs the job with, for the job report."""
-    info: dict[str, Any] = {
-        "threads": engine.options().threads,
-        "backend": "",
-        "precision": msg.precision,
-        "peak_rss_mb": peak_rss_mb(),
-    }
-    try:
-        runtime = engine.get_pipeline(msg.task, msg.model, msg.precision, msg.params).model.runtime
-    except Exception:  # the chunk failed for good; its error records say why
-        return info
-    threads = getattr(runtime, "threads", 0) or info["threads"]
-    return {**info, "threads": int(threads), "backend": runtime.backend, "precision": runtime.precision}
+class WorkerContext:
+    """What a worker process runs chunks with, as arq's `ctx`: its engine and its job store.
+
+    Each Celery child builds its engine once, at process start (`start`, on
+    `worker_process_init`); the solo pool's one process builds it before it serves.
+    """
+
+    def __init__(self, settings: Settings, *, threads: int | None = None, backend: str = "auto") -> None:
+        self.settings = settings
+        self.threads, self.backend = threads, backend
+        self.engine: Engine | None = None
+        self._store: JobStore | None = None
+
+    def start(self, **_: Any) -> None:
+        """Build this process's engine (and, on first use, its Redis pool), after the fork."""
+        self.engine = Engine.from_settings(self.settings, threads=self.threads, backend=self.backend)
+        self._store = None
+
+    @property
+    def store(self) -> JobStore:
+        if self._store is None:  # one connection pool per worker process, made after the fork
+            self._store = JobStore.from_url(self.settings.broker_url)
+        return self._store
 
 
-def register(app: Celery, settings: Settings) -> None:
-    """Register nlpbatch's tasks on `app`, under explicit names."""
-    store: JobStore | None = None
+def register(app: Celery, context: WorkerContext) -> None:
+    """Register nlpbatch's tasks on `app`, under explicit names, running with `context`."""
+    settings = context.settings
+    app.nlpbatch_context = context  # type: ignore[attr-defined]  # for whoever holds the app
 
     def get_store() -> JobStore:
-        nonlocal store
-        if store is None:  # one connection pool per worker process, made after the fork
-            store = JobStore.from_url(settings.broker_url)
-        return store
+        return context.store
+
+    def get_engine() -> Engine:
+        if context.engine is None:  # a process started without worker_process_init (eager, solo)
+            context.start()
+        assert context.engine is not None
+        return context.engine
 
     @app.task(
         bind=True,
@@ -224,7 +254,9 @@ def register(app: Celery, settings: Settings) -> None:
         tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
         try:
             with hold_message(get_store().r, tag, settings.visibility_timeout):
-                return handle_chunk(message, get_store(), settings.redis_patience, settings)
+                return handle_chunk(
+                    message, get_store(), settings.redis_patience, settings, engine=get_engine()
+                )
         except Exception as exc:
             # Anything but a permanent error (which handle_chunk turns into error records) is
             # retried: a failed task would be acknowledged and its chunk lost from the job.

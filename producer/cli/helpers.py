@@ -203,21 +203,16 @@ def job_options(fn: F) -> F:
     return fn
 
 
-def build_job(kw: dict[str, Any]) -> Any:
-    """The job that `job_options` describe, checked and ready to run or queue."""
-    from nlpbatch.outputs.dataset import dataset_output
-    from nlpbatch.tasks import get_task
+def build_job(kw: dict[str, Any], **run_options: Any) -> Any:
+    """The job that `job_options` describe (and `run`'s own options), checked by `prepare_job`."""
     from producer.job import prepare_job
 
-    model = kw["model"] or get_task(kw["task"]).default_model
-    output = kw["output"]
-    if kw.get("output_format"):
-        output = dataset_output(output, kw["output_format"])
     return prepare_job(
         task=kw["task"],
-        model=model,
+        model=kw["model"],
         inputs=kw["inputs"],
-        output=output,
+        output=kw["output"],
+        output_format=kw.get("output_format"),
         params=parse_params(kw["param_pairs"], kw["params_file"]),
         precision=kw["precision"],
         text_field=kw["text_field"],
@@ -229,6 +224,10 @@ def build_job(kw: dict[str, Any]) -> Any:
         limit=kw.get("limit"),
         max_errors=kw.get("max_errors"),
         no_header=kw["no_header"],
+        gate_threshold=kw["gate_threshold"],
+        gate_docs=kw["gate_docs"],
+        gate_max_docs=kw["gate_max_docs"],
+        **run_options,
     )
 
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from nlpbatch.backends import check_backend
 from producer.cli.helpers import (
     backend_option,
     broker_option,
@@ -96,28 +95,18 @@ def run(
     from producer.run import run_job
     from producer.run_progress import RunProgress, show_progress
 
-    check_backend(backend, kw["task"])  # before the model is looked up: a backend that cannot run it
-    job = build_job(kw)
-    if kw["dry_run"]:
-        print_plan(job, as_json)
-        return
     settings = settings_for(ctx)
     if processes is None:  # NLPBATCH_RUN_PROCESSES, read by Settings, checked as the option is
         processes = ProcessCount().convert(settings.run_processes, None, ctx)
+    job = build_job(kw, threads=threads, backend=backend, processes=processes)
+    if kw["dry_run"]:
+        print_plan(job, as_json)
+        return
     show_progress(not quiet)
     progress = None if quiet else RunProgress(None, sys.stderr).counting(job.sources())
     try:
         report = run_job(
-            job,
-            settings,
-            threads=threads,
-            backend=backend,
-            on_chunk=progress,
-            gate_threshold=kw["gate_threshold"],
-            gate_docs=kw["gate_docs"],
-            gate_max_docs=kw["gate_max_docs"],
-            on_resume=lambda written: say_resuming(job, written),
-            processes=processes,
+            job, settings, on_chunk=progress, on_resume=lambda written: say_resuming(job, written)
         )
     finally:
         if progress is not None:
@@ -150,15 +139,7 @@ def submit(ctx: click.Context, broker: str | None, max_in_flight: int, wait_afte
         click.echo(job_id)
         sys.stdout.flush()
 
-    submission = submit_job(
-        job,
-        settings,
-        max_in_flight=max_in_flight,
-        on_job_id=announce,
-        gate_threshold=kw["gate_threshold"],
-        gate_docs=kw["gate_docs"],
-        gate_max_docs=kw["gate_max_docs"],
-    )
+    submission = submit_job(job, settings, max_in_flight=max_in_flight, on_job_id=announce)
     click.echo(f"queued {submission.chunks} chunks", err=True)
     if wait_after:
         exit_for(wait_job(settings, submission.job_id))
