@@ -61,5 +61,11 @@ def choose_precision(
         decision: Decision = engine.decide(messages, job.options.gate, requested=job.precision)
     gate = decision.gate
     verdict = "passed" if gate.passed else "failed"
-    log.info("int8 gate %s on %d documents in %.1f s: running in %s", verdict, gate.docs, gate.seconds, gate.precision)
+    log.info(
+        "int8 gate %s on %d documents in %.1f s: running in %s",
+        verdict,
+        gate.docs,
+        gate.seconds,
+        gate.precision,
+    )
     return decision
