@@ -98,7 +98,7 @@ class ProcessRunner:
         self.ready = threading.Condition()
         self.failure: BaseException | None = None
         self.stopping = threading.Event()
-        self.drainer = threading.Thread(target=self.drain, name="nlpbatch-run-parts", daemon=True)
+        self.part_writer = threading.Thread(target=self.write_parts, name="nlpbatch-run-parts", daemon=True)
 
     def start(self) -> None:
         """Start the processes and wait until each has loaded the model."""
@@ -111,12 +111,12 @@ class ProcessRunner:
                 loaded += 1
                 self.info, seconds = item[2:]
                 self.load_seconds = max(self.load_seconds, seconds)
-        self.drainer.start()
+        self.part_writer.start()
 
     def submit(self, msg: ChunkMessage, precomputed: Any) -> None:
         self.inbox.put((msg, precomputed))
 
-    def drain(self) -> None:
+    def write_parts(self) -> None:
         """In a thread: write each chunk's part as soon as a process returns it.
 
         The parent may be waiting for input (a corpus on stdin) meanwhile: a kill then loses
@@ -187,8 +187,8 @@ class ProcessRunner:
             if child.is_alive():
                 child.kill()
                 child.join()
-        if self.drainer.is_alive():
-            self.drainer.join(timeout=5)
+        if self.part_writer.is_alive():
+            self.part_writer.join(timeout=5)
         self.inbox.cancel_join_thread()
         self.outbox.cancel_join_thread()
 

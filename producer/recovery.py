@@ -59,7 +59,7 @@ class Counted(Iterator[ChunkMessage]):
         return msg
 
 
-def written_chunks(output: Output) -> dict[int, Written]:
+def written_parts(output: Output) -> dict[int, Written]:
     """Each chunk whose results are written (part files, or Redis results), by chunk index."""
     return {index: Written.of(records) for index, records in output.written_parts()}
 
@@ -107,7 +107,7 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = defaults
     output = open_output(manifest["output"], job_id=job_id, redis=lambda: store.r)
     if status is not None and status.state is JobState.DONE:
         return Resumption(job_id, status.chunks_total or 0, 0, False, already_complete=True)
-    chunks = written_chunks(output)
+    chunks = written_parts(output)
     written = set(chunks)
     if status is None and not written and output.merged():
         # Merged and cleaned up, then Redis forgot the job: nothing is missing.

@@ -44,7 +44,7 @@ def _read_manifest(output: FileOutput) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def written_chunks(output: Output, manifest: dict[str, Any]) -> set[int]:
+def resumable_chunks(output: Output, manifest: dict[str, Any]) -> set[int]:
     """The chunks of this run already written, after clearing any other run's parts.
 
     OutputError when the parts belong to a job queued with `submit`: that job owns them.

@@ -26,14 +26,14 @@ from nlpbatch.settings import Settings
 from producer.job import JobSpec
 from producer.parallel import InlineRunner, ProcessRunner, auto_processes, ordered, running
 from producer.precision import choose_precision
-from producer.resume import run_manifest, written_chunks
+from producer.resume import resumable_chunks, run_manifest
 
 
 def run_job(
     job: JobSpec,
     settings: Settings,
     *,
-    on_chunk: Callable[[int, int, int], None] | None = None,
+    on_chunk: Callable[..., None] | None = None,
     on_resume: Callable[[int], None] | None = None,
 ) -> JobReport:
     """Run `job` to completion, write its output atomically and its report beside it.
@@ -41,8 +41,8 @@ def run_job(
     Each chunk's records are kept in `<output>.parts/` until the end, so the same job run
     again after a crash or Ctrl-C skips the chunks already written (`on_resume` hears how
     many); the parts are merged into the output and removed when the job is done.
-    `on_chunk(chunks, documents, errors)` is called with zeros once the model is loaded, then
-    after each chunk with the totals so far. The int8 gate's records in the precision it
+    `on_chunk(chunks, documents, errors)` is called with zeros (and the int8 gate's seconds)
+    once the model is loaded, then after each chunk with the totals so far. The int8 gate's records in the precision it
     chose are written, not computed again. `job.options.processes` > 1 runs the chunks in
     that many processes, each loading the model once with `threads` threads (default: its
     share of the cores); the records and parts are the same. "auto":
@@ -64,7 +64,7 @@ def run_job(
     decision = choose_precision(job, job.messages("run"), settings, engine)
     precision = decision.precision
     manifest = run_manifest(job, precision)
-    written = written_chunks(output, manifest)
+    written = resumable_chunks(output, manifest)
     if written and on_resume:
         on_resume(len(written))
     output.write_manifest(json.dumps(manifest).encode("utf-8"))
@@ -77,7 +77,8 @@ def run_job(
         t0 = time.perf_counter()
         repeats = RepeatedIds()
         if on_chunk:
-            on_chunk(0, 0, 0)  # the model is loaded: the documents' clock starts here
+            # The model is loaded: the documents' clock starts here, the gate's seconds counted in.
+            on_chunk(0, 0, 0, gate_seconds)
         chunks = ordered(runner, repeats.count(decision.messages), written, output, decision.take)
         for msg, records, result in chunks:
             tally.add(records, result)

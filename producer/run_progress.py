@@ -59,7 +59,8 @@ class RunProgress:
     """Called after each chunk with the documents and errors so far; `close` when the job ends.
 
     Its clock starts at the call with zero chunks (the model loaded), so the rate and ETA
-    leave out the model's load and first-use export.
+    leave out the model's load and first-use export; that call's `spent`, the int8 gate's
+    seconds, is counted in, as the gate computed documents the run writes without running.
     """
 
     def __init__(
@@ -112,10 +113,10 @@ class RunProgress:
         threading.Thread(target=count, name="nlpbatch-count", daemon=True).start()
         return self
 
-    def __call__(self, chunks: int, docs: int, errors: int) -> None:
+    def __call__(self, chunks: int, docs: int, errors: int, spent: float = 0.0) -> None:
         self.docs, self.errors = docs, errors
         if chunks == 0:
-            self.started = self.clock()
+            self.started = self.clock() - spent
         if self.bar is not None and self.task is not None:
             if not self.bar.live.is_started:
                 self.bar.start()  # only now: the model export and gate print their lines first

@@ -126,3 +126,11 @@ def test_the_int8_gate_says_what_it_checks_and_what_it_chose(
     assert code == 0, stderr
     assert "checking int8 against fp32 on the job's first documents (the int8 gate)" in stderr
     assert "int8 gate passed on 7 documents in " in stderr or "int8 gate failed on 7 documents in " in stderr
+
+
+def test_the_rate_of_documents_the_int8_gate_computed_counts_the_gates_seconds() -> None:
+    # The gate took 20 s for the first 200 documents; the run then writes them at once.
+    progress = RunProgress(200, io.StringIO(), clock=iter([0.0, 100.0, 100.5, 100.5, 100.5]).__next__)
+    progress(0, 0, 0, 20.0)
+    progress(1, 200, 0)
+    assert progress.line().startswith("200/200 documents, 9.8 docs/s")  # 200 / 20.5 s, not 400/s

@@ -87,11 +87,9 @@ def load_model(
 
             folder = openvino_model_dir(source, head.export_task, precision, cache)
             runtime = OpenVinoRuntime(folder / IR_NAME, threads=threads, precision=precision)
-        elif backend == "torch":
+        else:  # torch: check_backend let nothing else through
             runtime = _torch_runtime(source, head, threads)
             folder = source.path
-        else:
-            raise ModelLoadError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
         hf = light()
         tokenizer = hf.AutoTokenizer.from_pretrained(str(folder), use_fast=True, trust_remote_code=False)
         config = hf.AutoConfig.from_pretrained(str(folder), trust_remote_code=False)

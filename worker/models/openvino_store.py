@@ -24,7 +24,7 @@ from nlpbatch.modelref import ModelSource
 from worker.models.store import (
     EXPORT_RECIPE,
     MARKER,
-    PRECISIONS,
+    MODEL_PRECISIONS,
     cache_key,
     cached_entry,
     notice,
@@ -41,8 +41,8 @@ IR_NAME = "openvino_model.xml"
 
 def openvino_model_dir(source: ModelSource, export_task: str, precision: str, cache: Path) -> Path:
     """The folder holding the OpenVINO IR, tokenizer and config; converted on first use."""
-    if precision not in PRECISIONS:
-        raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision not in MODEL_PRECISIONS:
+        raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(MODEL_PRECISIONS)}")
     recipe = f"{EXPORT_RECIPE}.openvino{OPENVINO_RECIPE}"
     final = cache / cache_key(source, export_task, f"openvino-{precision}", recipe)
 

@@ -35,7 +35,7 @@ notice = logging.getLogger("nlpbatch.models.export")
 
 # Bump when the export recipe changes, so old cache entries are not reused.
 EXPORT_RECIPE = "2"
-PRECISIONS = ("fp32", "int8")
+MODEL_PRECISIONS = ("fp32", "int8")
 MARKER = "nlpbatch.json"
 GRAPHS = ("*.onnx", "*.xml")
 
@@ -95,8 +95,8 @@ def cached_entry(final: Path, build: Callable[[Path], dict[str, Any]]) -> Path:
 
 def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache: Path) -> Path:
     """The folder holding the ONNX graph(s), tokenizer and config; exported on first use."""
-    if precision not in PRECISIONS:
-        raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision not in MODEL_PRECISIONS:
+        raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(MODEL_PRECISIONS)}")
     final = cache / cache_key(source, export_task, precision)
 
     def build(tmp: Path) -> dict[str, Any]:
