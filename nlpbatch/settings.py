@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from nlpbatch import defaults
 from nlpbatch.roots import parse_roots
 
+
 def default_home() -> Path:
     """The cache and job folder when neither `--home` nor NLPBATCH_HOME names one."""
     return Path(defaults.HOME).expanduser()

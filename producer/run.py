@@ -42,11 +42,11 @@ def run_job(
     again after a crash or Ctrl-C skips the chunks already written (`on_resume` hears how
     many); the parts are merged into the output and removed when the job is done.
     `on_chunk(chunks, documents, errors)` is called with zeros (and the int8 gate's seconds)
-    once the model is loaded, then after each chunk with the totals so far. The int8 gate's records in the precision it
-    chose are written, not computed again. `job.options.processes` > 1 runs the chunks in
-    that many processes, each loading the model once with `threads` threads (default: its
-    share of the cores); the records and parts are the same. "auto":
-    `producer.parallel.auto_processes` (one process).
+    once the model is loaded, then after each chunk with the totals so far. The int8 gate's
+    records in the precision it chose are written, not computed again.
+    `job.options.processes` > 1 runs the chunks in that many processes, each loading the
+    model once with `threads` threads (default: its share of the cores); the records and
+    parts are the same. "auto": `producer.parallel.auto_processes` (one process).
     """
     from worker.engine import Engine  # the heavy imports happen only when a job really runs
 
