@@ -15,8 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nlpbatch.chunkresult import ChunkResult, Runtime
-from nlpbatch.errorbudget import ErrorBudget
-from nlpbatch.errors import OutputError, TooManyErrors
+from nlpbatch.errors import OutputError
 from nlpbatch.outputs import open_output
 from nlpbatch.outputs.base import Output
 from nlpbatch.repeats import RepeatedIds
@@ -49,6 +48,7 @@ def run_job(
     parts are the same. "auto": `producer.parallel.auto_processes` (one process).
     """
     from worker.engine import Engine  # the heavy imports happen only when a job really runs
+    from worker.hooks import after_chunk, run_hooks
 
     options = job.options
     output = open_output(job.output)
@@ -73,7 +73,7 @@ def run_job(
     with chunk_runner(job, settings, output, precision, processes, engine) as (runner, info):
         load_seconds = time.perf_counter() - started - gate_seconds
         tally = Tally()
-        budget = ErrorBudget.parse(options.max_errors)
+        hooks = run_hooks(options.max_errors, lambda: (tally.errors, tally.docs))
         t0 = time.perf_counter()
         repeats = RepeatedIds()
         if on_chunk:
@@ -84,8 +84,7 @@ def run_job(
             tally.add(records, result)
             if on_chunk:
                 on_chunk(tally.chunks, tally.docs, tally.errors)
-            if budget and (why := budget.exceeded(tally.errors, tally.docs)):
-                raise TooManyErrors(f"stopped after chunk {msg.index}: {why}")
+            after_chunk(hooks, msg, result)
         workers = runner.workers
     output.merge(job.spec, tally.chunks, params=job.params)
     seconds = time.perf_counter() - t0

@@ -12,6 +12,7 @@ from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from tests.engines import engine
 from worker import local
+from worker.hooks import RUN_RETRY, ChunkRetry
 
 TEXTS = ["good", "the poison apple", "bad", "ok", "fine", "great movie", "boring film"]
 
@@ -46,10 +47,10 @@ def chunk(tiny_bert: Path) -> ChunkMessage:
 def test_a_runtime_failing_its_first_calls_whatever_the_input_records_no_error(
     tiny_bert: Path, monkeypatch: pytest.MonkeyPatch, calls: int
 ) -> None:
-    monkeypatch.setattr(local, "retry_delay", lambda attempt, maximum: 0)
-    expected = local.run_chunk(engine.built, chunk(tiny_bert)).records
+    no_pause = ChunkRetry(RUN_RETRY.retries, maximum=0)
+    expected = local.run_chunk(engine.built, chunk(tiny_bert), retry=no_pause).records
     failing_first(monkeypatch, tiny_bert, calls)
-    records = local.run_chunk(engine.built, chunk(tiny_bert)).records
+    records = local.run_chunk(engine.built, chunk(tiny_bert), retry=no_pause).records
     assert not [r for r in records if "error" in r]
     assert records == expected
 

@@ -10,36 +10,37 @@ from typing import Any
 from nlpbatch.backends import check_backend
 from nlpbatch.errors import RuntimeFault
 from nlpbatch.modelref import resolve
-from nlpbatch.retry import retry_delay
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from worker.engine import ChunkResult, Engine, Precomputed
+from worker.hooks import RUN_RETRY, ChunkRetry
 from worker.models.store import onnx_model_dir
 
 __all__ = ["check_backend", "export", "run_chunk", "serve"]
 
 log = logging.getLogger("nlpbatch.run")
 
-#: Tries of a chunk whose model runtime fails whatever the input, as a worker retries it.
-RUNTIME_TRIES = 8
 
-
-def run_chunk(engine: Engine, msg: ChunkMessage, precomputed: Precomputed | None = None) -> ChunkResult:
+def run_chunk(
+    engine: Engine, msg: ChunkMessage, precomputed: Precomputed | None = None, retry: ChunkRetry = RUN_RETRY
+) -> ChunkResult:
     """`engine.run_chunk(msg, precomputed)`, what a worker would return for the chunk.
 
-    A runtime fault (out of memory, a session or device error) is tried again with backoff,
-    as a worker retries its chunk, rather than ending the run or recording the documents.
+    A runtime fault (out of memory, a session or device error) is tried again after the
+    pauses of `retry`, as a worker retries its chunk, rather than ending the run or recording
+    the documents.
     """
-    for attempt in range(RUNTIME_TRIES):
+    attempt = 0
+    while True:
         try:
             return engine.run_chunk(msg, precomputed)
         except RuntimeFault as exc:
-            if attempt + 1 == RUNTIME_TRIES:
+            pause = retry.pause(attempt)
+            if pause is None:
                 raise
-            pause = retry_delay(attempt, maximum=30)
             log.warning("chunk %d: %s; trying again in %d s", msg.index, exc, pause)
             time.sleep(pause)
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 def export(model: str, task: str, precision: str, settings: Settings) -> Path | None:

@@ -18,7 +18,6 @@ from celery.exceptions import Reject
 from nlpbatch import defaults
 from nlpbatch.broker import PROCESS_CHUNK
 from nlpbatch.chunkresult import ChunkResult, Runtime
-from nlpbatch.errorbudget import ErrorBudget
 from nlpbatch.errors import (
     BrokerError,
     MessageError,
@@ -32,18 +31,19 @@ from nlpbatch.jobs import finalize
 from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.outputs import open_output
 from nlpbatch.report import peak_rss_mb
-from nlpbatch.retry import patiently, retry_delay
+from nlpbatch.retry import patiently
 from nlpbatch.roots import refusal
 from nlpbatch.schema import ChunkMessage, error_record
 from nlpbatch.settings import Settings
 from worker import metrics
 from worker.engine import Engine
 from worker.hold import hold_message
+from worker.hooks import WORKER_RETRY, BudgetSpent, after_chunk, before_chunk, worker_hooks
 
 log = logging.getLogger("nlpbatch.worker")
 T = TypeVar("T")
 
-MAX_RETRIES = 8
+MAX_RETRIES = WORKER_RETRY.retries
 # Seconds a chunk waits, in hand, for a Redis that has gone away before it gives up and is
 # retried later: a restart with AOF, a failover or a network blip is over well before this.
 REDIS_PATIENCE = defaults.WORKER_REDIS_PATIENCE
@@ -134,9 +134,15 @@ def _process(engine: Engine, msg: ChunkMessage, store: JobStore, patience: float
         # A cancelled job stops here; a finished one already holds this chunk's records.
         return {"job_id": msg.job_id, "index": msg.index, "skipped": status.state.value}
     log.info("%s: %d documents", where, len(msg.docs))
-    started = time.perf_counter()
     if status is not None and status.started is None:
         redis_call(lambda: store.mark_started(msg.job_id))
+
+    def totals() -> tuple[int, int]:
+        now = redis_call(lambda: store.status(msg.job_id))
+        return (now.errors, now.docs_done) if now else (0, 0)
+
+    hooks = worker_hooks(status.manifest.get("max_errors") if status else None, totals)
+    before_chunk(hooks, msg)
     result = run_records(engine, msg)
     records = result.records
     output = open_output(msg.output, job_id=msg.job_id, redis=lambda: store.r)
@@ -144,7 +150,6 @@ def _process(engine: Engine, msg: ChunkMessage, store: JobStore, patience: float
         redis_call(lambda: output.write_part(msg.index, records))
     except OSError as exc:
         raise StorageError(f"cannot write the results of chunk {msg.index}: {exc}") from exc
-    metrics.observe_chunk(msg.task, records, time.perf_counter() - started)
     errors = sum(1 for r in records if "error" in r)
     # Before the chunk counts as done, so the report of the job's last chunk sees it.
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -159,9 +164,10 @@ def _process(engine: Engine, msg: ChunkMessage, store: JobStore, patience: float
             msg.job_id, msg.index, len(records), errors, result.tokens, result.padded_tokens
         )
     )
-    budget = ErrorBudget.parse(status.manifest.get("max_errors")) if status else None
-    now = redis_call(lambda: store.status(msg.job_id)) if budget else None
-    if budget and now and (why := budget.exceeded(now.errors, now.docs_done)):
+    try:
+        after_chunk(hooks, msg, result)
+    except BudgetSpent as spent:
+        why = spent.why
         redis_call(lambda: _fail_job(store, msg.to_dict(), why))
         return {"job_id": msg.job_id, "index": msg.index, "docs": len(records), "errors": errors}
     if total is not None and done >= total:
@@ -262,12 +268,12 @@ def register(app: Celery, context: WorkerContext) -> None:
             # retried: a failed task would be acknowledged and its chunk lost from the job.
             if not isinstance(exc, TransientError):
                 log.exception("job %s: unexpected error in a chunk, retrying", _job_of(message))
-            retries = self.request.retries
-            if retries >= MAX_RETRIES:
+            pause = WORKER_RETRY.pause(self.request.retries)
+            if pause is None:
                 _give_up(get_store(), message, exc)
                 raise
             try:
-                raise self.retry(exc=exc, countdown=retry_delay(retries)) from exc
+                raise self.retry(exc=exc, countdown=pause) from exc
             except Reject as rejected:
                 # Celery could not send the retry (Redis is down) and would drop this message;
                 # no Celery or kombu setting covers this. Requeue it instead; if that fails too,
