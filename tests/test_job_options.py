@@ -84,3 +84,11 @@ def test_a_run_whose_documents_the_gate_computed_reports_their_real_rate_and_the
     submitted = distributed_report(status, {"tokens": 10, "padded_tokens": 12}, {"host:1": worker})
     assert submitted.keys() == report.keys()
     assert report["workers"] and all(w.keys() == worker.keys() for w in report["workers"].values())
+
+
+def test_the_python_pipeline_keeps_the_fields_it_is_asked_to_keep(tiny_bert: Path) -> None:
+    from producer.inprocess import pipeline
+
+    classify = pipeline("sentiment", model=str(tiny_bert), keep_fields=["lang"])
+    records = list(classify([{"text": "a good film", "lang": "en"}, {"text": "ein Film", "lang": "de"}]))
+    assert [(r["id"], r["lang"]) for r in records] == [(0, "en"), (1, "de")] and "label" in records[0]
