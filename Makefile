@@ -34,9 +34,13 @@ lint: install
 	$(BIN)/mypy
 
 # Tests start their own redis-server unless REDIS_URL is set. Exit code 5 (no tests
-# collected) is reported, not hidden: it fails the target too.
+# collected) is reported, not hidden: it fails the target too. One pytest-xdist worker per
+# core (4 at most); the tiny models' exports are kept in .test-exports between runs, under a
+# hash of the exporting libraries' versions and of worker/models (see tests/conftest.py).
+TEST_EXPORTS ?= $(CURDIR)/.test-exports
 test: lint
-	$(BIN)/python -m pytest -m "not slow and not gpu" -q
+	NLPBATCH_TEST_EXPORTS=$(TEST_EXPORTS) $(BIN)/python -m pytest -m "not slow and not gpu" -q \
+		-n auto --maxprocesses 4 --dist loadgroup
 
 # The long measurements `make test` leaves out (a million documents through Redis, beat firing
 # on its cron); CI runs them after `make test`.
@@ -51,4 +55,4 @@ bench: install
 	$(BIN)/python -m benchmarks.bench
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .test-exports
