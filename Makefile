@@ -43,7 +43,7 @@ test: lint
 		-n auto --maxprocesses 4 --dist loadgroup
 
 # The long measurements `make test` leaves out (a million documents through Redis, beat firing
-# on its cron); CI runs them after `make test`.
+# on its cron) and four of the six encoder families' parity tests; CI runs them after `make test`.
 test-slow: install
 	$(BIN)/python -m pytest -m "slow and not gpu" -q
 
