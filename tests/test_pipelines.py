@@ -86,7 +86,10 @@ def test_a_text_longer_than_the_model_limit_is_truncated_not_failed(
     head, tail, other = "good " * 126, "bad boring awful " * 300, "terrible " * 126
     records = run("sentiment", model, [head + tail, head, other + tail])
     assert "error" not in records[0]
-    assert records[0] == {**records[1], "id": 0}
+    # The same 128 tokens, so the same label and score; PyTorch's batched kernels may round the
+    # two rows of one batch apart by a few 1e-8 (seen on a Xeon with AMX), hence the tolerance.
+    assert records[0]["label"] == records[1]["label"]
+    assert abs(records[0]["score"] - records[1]["score"]) < 1e-6
     assert abs(records[0]["score"] - records[2]["score"]) > 1e-3 or records[0]["label"] != records[2]["label"]
     [theirs] = pipeline("text-classification", model=str(model), device="cpu")([head + tail], truncation=True)
     assert records[0]["label"] == theirs["label"]

@@ -26,7 +26,8 @@ def test_a_submitted_job_keeps_input_fields_and_the_worker_answers_the_ping(
     proc = start_worker(env, log)
     try:
         wait_for_log(log, "ready.")
-        assert workers_online(settings) == 1
+        # A worker on a loaded machine may answer its first pings later than the 1 s they wait.
+        assert any(workers_online(settings) == 1 for _ in range(10))
         rows = [{"id": f"d{i}", "body": f"text {i}", "stars": i} for i in range(5)]
         source = write_jsonl(tmp_path / "in.jsonl", rows)
         job = Client(broker_url).submit(

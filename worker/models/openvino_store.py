@@ -25,8 +25,8 @@ from worker.models.store import (
     EXPORT_RECIPE,
     MARKER,
     MODEL_PRECISIONS,
-    cache_key,
     cached_entry,
+    entry_path,
     notice,
     onnx_model_dir,
     third_party_output_to_debug,
@@ -44,7 +44,7 @@ def openvino_model_dir(source: ModelSource, export_task: str, precision: str, ca
     if precision not in MODEL_PRECISIONS:
         raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(MODEL_PRECISIONS)}")
     recipe = f"{EXPORT_RECIPE}.openvino{OPENVINO_RECIPE}"
-    final = cache / cache_key(source, export_task, f"openvino-{precision}", recipe)
+    final = entry_path(cache, source, export_task, f"openvino-{precision}", recipe)
 
     def build(tmp: Path) -> dict[str, Any]:
         base = onnx_model_dir(source, export_task, "fp32", cache)

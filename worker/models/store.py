@@ -49,6 +49,24 @@ def cache_key(source: ModelSource, export_task: str, precision: str, recipe: str
     return f"{slug}-{export_task}-{precision}-{digest}"
 
 
+def entry_path(
+    cache: Path, source: ModelSource, export_task: str, precision: str, recipe: str = EXPORT_RECIPE
+) -> Path:
+    """Where this export is: a finished one of the same files under another folder's name, if any.
+
+    The name starts with the model folder's name for people reading the cache, but the hash
+    at its end covers all that defines the export: a copy of a model in another folder (or a
+    snapshot of the same weights) reuses the export instead of making a second one.
+    """
+    final = cache / cache_key(source, export_task, precision, recipe)
+    if not is_complete(final) and cache.is_dir():
+        digest = final.name.rsplit("-", 1)[1]
+        for other in sorted(cache.glob(f"*-{digest}")):
+            if is_complete(other):
+                return other
+    return final
+
+
 @contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if missing) for the span of the block."""
@@ -97,7 +115,7 @@ def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache:
     """The folder holding the ONNX graph(s), tokenizer and config; exported on first use."""
     if precision not in MODEL_PRECISIONS:
         raise ModelLoadError(f"unknown precision {precision!r}; valid: {', '.join(MODEL_PRECISIONS)}")
-    final = cache / cache_key(source, export_task, precision)
+    final = entry_path(cache, source, export_task, precision)
 
     def build(tmp: Path) -> dict[str, Any]:
         if precision == "fp32":
