@@ -14,15 +14,19 @@ from tests.helpers import RedisServer, free_port, redis_server_binary
 MASTER = "nlpbatch-primary"
 
 
-class Replica(RedisServer):
-    """A redis-server replicating from `primary_port`."""
+class Server(RedisServer):
+    """A redis-server with extra command-line options."""
 
-    def __init__(self, folder: Path, primary_port: int) -> None:
+    def __init__(self, folder: Path, *extra: str) -> None:
         super().__init__(folder)
-        self.primary_port = primary_port
+        self.extra = list(extra)
 
     def args(self) -> list[str]:
-        return [*super().args(), "--replicaof", "127.0.0.1", str(self.primary_port)]
+        return [*super().args(), *self.extra]
+
+
+#: The ACL user the replica replicates as: turned off, it cuts the replica from the primary's writes.
+REPLICATION_USER, REPLICATION_PASSWORD = "replication", "replication-secret"
 
 
 class SentinelCluster:
@@ -30,8 +34,9 @@ class SentinelCluster:
 
     def __init__(self, folder: Path, *, down_after_ms: int = 1000, failover_timeout_ms: int = 5000) -> None:
         self.folder = folder
-        self.primary = RedisServer(folder / "primary")
-        self.replica: Replica | None = None
+        rights = ["on", f">{REPLICATION_PASSWORD}", "+psync", "+replconf", "+ping"]
+        self.primary = Server(folder / "primary", "--user", REPLICATION_USER, *rights)
+        self.replica: Server | None = None
         self.sentinel_ports: list[int] = []
         self.sentinels: list[subprocess.Popen[bytes]] = []
         self.down_after_ms, self.failover_timeout_ms = down_after_ms, failover_timeout_ms
@@ -43,7 +48,10 @@ class SentinelCluster:
 
     def start(self) -> SentinelCluster:
         self.primary.start()
-        self.replica = Replica(self.folder / "replica", self.primary.port).start()
+        self.replica = Server(
+            self.folder / "replica", "--replicaof", "127.0.0.1", str(self.primary.port),
+            "--masteruser", REPLICATION_USER, "--masterauth", REPLICATION_PASSWORD,
+        ).start()  # fmt: skip
         link = redis.Redis(port=self.replica.port)
         wait(lambda: link.info("replication").get("master_link_status") == "up", "replica in sync")
         for n in range(3):
@@ -81,8 +89,19 @@ class SentinelCluster:
 
     def primary_port(self) -> int:
         """The port of the server the sentinels call primary now."""
-        host, port = redis.Redis(port=self.sentinel_ports[0]).sentinel_get_master_addr_by_name(MASTER)
+        _, port = redis.Redis(port=self.sentinel_ports[0]).sentinel_get_master_addr_by_name(MASTER)
         return int(port)
+
+    def cut_replication(self) -> None:
+        """From now on the replica gets none of the primary's writes, as when the primary's machine
+        dies with them still unsent: its replication user is turned off and its link dropped.
+
+        (Stopping the replica would not do: the kernel keeps what the primary sent in the socket
+        buffers, and the replica reads it all once it runs again.)
+        """
+        primary = redis.Redis(port=self.primary.port)
+        primary.acl_setuser(REPLICATION_USER, enabled=False, reset_passwords=False)
+        primary.client_kill_filter(_type="replica")
 
     def stop(self) -> None:
         for proc in self.sentinels:
@@ -90,8 +109,6 @@ class SentinelCluster:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(10)
         for server in (self.primary, self.replica):
-            if server is not None and server.proc is not None and server.proc.poll() is None:
-                server.proc.send_signal(signal.SIGCONT)  # a stopped replica cannot take SIGTERM
             if server is not None:
                 server.stop()
 
