@@ -158,7 +158,8 @@ def wait_job(
     watch = FailoverWatch(settings, store, job_id)
     while True:
         status = patiently(settings, lambda: store.status(job_id))
-        status = watch.check(status, force=watch.known is None or status is None)
+        if status is None or not status.state.is_finished:
+            status = watch.check(status, force=watch.known is None or status is None)
         if status is None:
             raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
         if status.complete and status.state is JobState.RUNNING:

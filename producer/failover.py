@@ -116,9 +116,11 @@ class FailoverWatch:
         self.settings, self.store, self.job_id = settings, store, job_id
         self.sent: set[int] = set()
         self.known: JobStatus | None = None
-        self.server = self._patiently(lambda: server_id(store))
+        self.server: str | None = None  # learnt at the first look
         self.last_look = time.monotonic()
-        self._claim = store.r.register_script(_CLAIM)
+
+    def _claim(self, keys: list[str], args: list[str]) -> Any:
+        return self.store.r.eval(_CLAIM, len(keys), *keys, *args)
 
     def _patiently(self, call: Any) -> Any:
         return retry.patiently(call, what=redact_url(self.settings.broker_url), patience=300, max_pause=5.0)
