@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from celery import Celery
 
+from nlpbatch import redisurl
 from nlpbatch.retry import PUBLISH_RETRY_POLICY
 from nlpbatch.settings import Settings
 
@@ -20,8 +21,9 @@ PROCESS_CHUNK = "nlpbatch.process_chunk"
 
 def make_celery(settings: Settings) -> Celery:
     """A Celery app bound to the settings' broker, with nlpbatch's safety settings."""
-    app = Celery("nlpbatch", broker=settings.broker_url, set_as_current=False)
-    transport = transport_options(settings)
+    broker, sentinel_options, sentinel_ssl = redisurl.celery_broker(settings.broker_url)
+    app = Celery("nlpbatch", broker=broker, set_as_current=False)
+    transport = {**transport_options(settings), **sentinel_options}
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -48,6 +50,8 @@ def make_celery(settings: Settings) -> Celery:
     if urlsplit(settings.broker_url).scheme == "rediss" and "ssl_cert_reqs" not in settings.broker_url:
         # Celery refuses a rediss:// broker without a certificate policy; verify by default.
         app.conf.broker_use_ssl = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if sentinel_ssl is not None:  # rediss+sentinel://: kombu takes TLS for the servers from here
+        app.conf.broker_use_ssl = sentinel_ssl
     return app
 
 

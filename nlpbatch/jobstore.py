@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import redis
 
-from nlpbatch import defaults
+from nlpbatch import defaults, redisurl
 from nlpbatch.jobstate import JobState, JobStatus
 
 PREFIX = defaults.JOB_KEY_PREFIX
@@ -88,7 +88,8 @@ class JobStore:
 
     @classmethod
     def from_url(cls, url: str) -> JobStore:
-        return cls(redis.Redis.from_url(url, decode_responses=True, health_check_interval=30))
+        """A store on `url`: `redis://`, `rediss://` or `redis+sentinel://` (the primary of the day)."""
+        return cls(redisurl.client(url, decode_responses=True, health_check_interval=30))
 
     @staticmethod
     def key(job_id: str) -> str:

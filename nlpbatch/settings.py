@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from nlpbatch import defaults
+from nlpbatch import defaults, redisurl
 from nlpbatch.roots import parse_roots
 
 
@@ -99,11 +98,4 @@ class Settings:
 
 def redact_url(url: str) -> str:
     """The URL with its password replaced by `***`, for logs and status output."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return redisurl.redact(url)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -19,6 +21,8 @@ from nlpbatch.jobstore import JobState, JobStatus, JobStore
 from nlpbatch.repeats import RepeatedIds
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings, redact_url
+from producer.failover import FailoverWatch
+from producer.fullredis import send_with_room, warn_if_evicting
 from producer.job import JobSpec
 from producer.precision import choose_precision
 
@@ -105,13 +109,21 @@ def send_chunks(
     the job were done before these were sent), and stops once the job is cancelled.
     """
     app = make_celery(settings)
+    patiently(settings, lambda: warn_if_evicting(store))
+    watch = FailoverWatch(settings, store, job_id)  # a promoted replica lost some: send them again
     sent = 0
     for msg in messages:
         while sent - (patiently(settings, lambda: store.count_done(job_id)) - done_before) >= max_in_flight:
+            watch.check()
             time.sleep(0.2)
+        watch.check()
         if patiently(settings, lambda: store.state(job_id)) is JobState.CANCELLED:
             break  # `nlpbatch cancel` came while the job was still being queued
-        app.send_task(PROCESS_CHUNK, args=[msg.to_dict()], queue=settings.queue)
+        body = msg.to_dict()
+        size = 2 * len(json.dumps(body))  # base64 in a kombu envelope, kept once more while unacked
+        send = functools.partial(app.send_task, PROCESS_CHUNK, args=[body], queue=settings.queue)
+        send_with_room(store, size, send, job_id, patient=functools.partial(patiently, settings))
+        watch.note_sent([msg.index])
         sent += 1
     return sent
 
@@ -135,8 +147,11 @@ def wait_job(
     store = connect(settings)
     deadline = None if timeout is None else time.monotonic() + timeout
     merge_failed = False
+    watch = FailoverWatch(settings, store, job_id)
     while True:
         status = patiently(settings, lambda: store.status(job_id))
+        if status is None or not status.state.is_finished:
+            status = watch.check(status, force=watch.known is None or status is None)
         if status is None:
             raise InputError(f"unknown job {job_id!r} on {redact_url(settings.broker_url)}")
         if status.complete and status.state is JobState.RUNNING:

@@ -20,6 +20,7 @@ from nlpbatch.outputs import Output, open_output
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings, redact_url
 from producer.client import connect, send_chunks
+from producer.failover import alive_chunks
 from producer.job import JobSpec
 
 
@@ -97,8 +98,9 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = defaults
     """Queue again the chunks of `job_id` whose results are missing.
 
     Works whether Redis still knows the job or lost everything: the job's state is rebuilt
-    from the manifest and the part files. Chunks still queued from before may run twice;
-    their results are idempotent, so the output holds each document once.
+    from the manifest and the part files. Chunks whose message is still in Redis (queued, or
+    held by a worker) are not sent again; should one still run twice, its results are
+    idempotent, so the output holds each document once.
     """
     manifest = load_manifest(settings, job_id)
     job = JobSpec.from_manifest(manifest)
@@ -113,10 +115,12 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = defaults
         # Merged and cleaned up, then Redis forgot the job: nothing is missing.
         return Resumption(job_id, 0, 0, True, already_complete=True)
     check_inputs_unchanged(job, job_id, chunks)
+    # A chunk whose message still waits in Redis (or is held by a worker) is not sent twice.
+    alive = alive_chunks(store, settings.queue, job_id)
     store.restore(job_id, manifest, {i: (len(w.ids), w.errors) for i, w in chunks.items()})
     output.note_cancelled(None)
     every = Counted(job.messages(job_id))
-    missing = (msg for msg in every if msg.index not in written)
+    missing = (msg for msg in every if msg.index not in written and msg.index not in alive)
     sent = send_chunks(
         settings, store, job_id, missing, max_in_flight=max_in_flight, done_before=len(written)
     )

@@ -13,6 +13,7 @@ import click
 import pytest
 import yaml
 
+from nlpbatch import redisurl
 from nlpbatch.settings import Settings
 from producer.cli import main
 
@@ -67,7 +68,9 @@ def test_compose_runs_redis_with_aof_workers_flower_and_beat() -> None:
     assert services["beat"]["command"] == ["schedule", "--config", "/etc/nlpbatch/schedule.toml"]
     assert_valid_beat_args(services["beat"]["command"])
     assert "/etc/nlpbatch/schedule.toml" in " ".join(services["beat"]["volumes"])
-    assert all(s["environment"]["NLPBATCH_BROKER_URL"] == "redis://redis:6379/0" for s in (
+    # The plain Redis unless NLPBATCH_BROKER_URL names another (the `sentinel` profile's sentinels).
+    default = "${NLPBATCH_BROKER_URL:-redis://redis:6379/0}"
+    assert all(s["environment"]["NLPBATCH_BROKER_URL"] == default for s in (
         services["worker"], services["beat"]))  # fmt: skip
     assert "redis://redis:6379/0" in " ".join(services["flower"]["command"])
 
@@ -209,3 +212,79 @@ def test_workers_return_their_chunks_to_the_queue_before_the_supervisor_kills_th
     )
     stop = next(line for line in unit.splitlines() if line.startswith("TimeoutStopSec="))
     assert 0 < float(settings["NLPBATCH_SHUTDOWN_TIMEOUT"]) < int(stop.split("=")[1])
+
+
+SENTINEL = DEPLOY / "k8s-sentinel"
+
+
+def test_the_compose_sentinel_profile_runs_one_primary_one_replica_and_three_sentinels() -> None:
+    services = compose()["services"]
+    profiled = {name for name, s in services.items() if "sentinel" in s.get("profiles", [])}
+    assert profiled == {"redis-primary", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    replica = services["redis-replica"]["command"]
+    assert replica[replica.index("--replicaof") + 1] == "redis-primary"
+    for server in ("redis-primary", "redis-replica"):
+        command = services[server]["command"]
+        assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+        assert command[command.index("--appendonly") + 1] == "yes"
+    for n in (1, 2, 3):
+        assert "sentinel monitor nlpbatch redis-primary 6379 2" in services[f"sentinel-{n}"]["command"][0]
+    header = (DEPLOY / "docker-compose.yml").read_text().split("services:")[0]
+    url = header.split("NLPBATCH_BROKER_URL=")[1].split()[0]
+    parsed = redisurl.parse(url)
+    assert parsed.master == "nlpbatch" and [h for h, _ in parsed.sentinels] == [
+        "sentinel-1",
+        "sentinel-2",
+        "sentinel-3",
+    ]
+
+
+def sentinel_objects() -> dict[tuple[str, str], dict[str, Any]]:
+    return {(d["kind"], d["metadata"]["name"]): d for d in documents(SENTINEL / "redis-sentinel.yaml")}
+
+
+def container(objects: dict[tuple[str, str], dict[str, Any]], name: str) -> dict[str, Any]:
+    return objects[("StatefulSet", name)]["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
+
+
+def test_the_kubernetes_sentinel_overlay_runs_one_primary_one_replica_and_three_sentinels() -> None:
+    objects = sentinel_objects()
+    replicas = {name: o["spec"]["replicas"] for (kind, name), o in objects.items() if kind == "StatefulSet"}
+    assert replicas == {"redis-primary": 1, "redis-replica": 1, "redis-sentinel": 3}
+    primary_args = objects[("StatefulSet", "redis-primary")]["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ]
+    assert primary_args[primary_args.index("--maxmemory-policy") + 1] == "noeviction"
+    replica_args = objects[("StatefulSet", "redis-replica")]["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ]
+    assert replica_args[replica_args.index("--replicaof") + 1] == "redis-primary-0.redis-primary"
+    sentinel = container(objects, "redis-sentinel")
+    assert "sentinel monitor nlpbatch redis-primary-0.redis-primary 6379 2" in sentinel["args"][0]
+
+
+def test_the_kubernetes_sentinel_overlay_points_workers_and_keda_at_the_sentinels() -> None:
+    kustomization = documents(SENTINEL / "kustomization.yaml")[0]
+    [url] = [
+        op["value"]
+        for patch in kustomization["patches"]
+        if patch["target"]["name"] == "nlpbatch-env"
+        for op in yaml.safe_load(patch["patch"])
+    ]
+    parsed = redisurl.parse(url)
+    sentinels = sentinel_objects()[("StatefulSet", "redis-sentinel")]["spec"]
+    assert parsed.master == "nlpbatch" and len(parsed.sentinels) == sentinels["replicas"] == 3
+    assert all(host.startswith("redis-sentinel-") and port == 26379 for host, port in parsed.sentinels)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kustomize_builds_the_sentinel_overlay_without_the_single_redis() -> None:
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(SENTINEL)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    built = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(result.stdout) if d}
+    assert ("StatefulSet", "redis") not in built and ("Service", "redis") not in built
+    assert ("StatefulSet", "redis-sentinel") in built
+    assert built[("ScaledObject", "nlpbatch-worker")]["spec"]["triggers"][0]["type"] == "redis-sentinel"
+    assert built[("ConfigMap", "nlpbatch-env")]["data"]["NLPBATCH_BROKER_URL"].startswith("redis+sentinel://")

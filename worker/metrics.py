@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from nlpbatch import redisurl
 from nlpbatch.errors import NlpbatchError
 from nlpbatch.schema import Record
 from nlpbatch.settings import Settings, redact_url
@@ -113,7 +114,7 @@ class QueueDepth:
     def __init__(self, broker_url: str, queue: str) -> None:
         import redis  # only a worker serving metrics needs the client
 
-        self.client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+        self.client = redisurl.client(broker_url, socket_timeout=5, socket_connect_timeout=5)
         self.errors = redis.RedisError
         self.queue = queue
         self.broker = redact_url(broker_url)
