@@ -13,6 +13,14 @@ EMBED = TaskSpec(
     params={
         "pooling": Param("str", "mean", "how token vectors become one", ("mean", "cls", "max")),
         "normalize": Param("bool", True, "scale each vector to unit length"),
+        "passages": Param(
+            "int",
+            0,
+            "cut each document into passages of at most this many tokens (special tokens "
+            "included) and embed each; 0: one vector per document",
+        ),
+        "overlap": Param("int", 0, "tokens shared by consecutive passages (with `passages`)"),
+        "passage_text": Param("bool", False, "add each passage's text to its entry (with `passages`)"),
     },
     default_model="sentence-transformers/all-MiniLM-L6-v2",
     output_fields={"embedding": "float_list"},

@@ -1,13 +1,22 @@
-"""`embed` / `feature-extraction`: one pooled, optionally normalised vector per text."""
+"""`embed` / `feature-extraction`: one pooled, optionally normalised vector per text.
+
+With `passages` N, each document is cut into passages of at most N tokens (see
+`worker.pipelines.passages`); the passages of all documents in a chunk are batched together,
+by length and token budget, like documents, and the record lists them in order.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from nlpbatch.schema import Doc, Record
 from worker.comparisons import Comparison, mean_cosine
 from worker.models.head import Head
+from worker.models.loader import LoadedModel
 from worker.pipelines.base import Feature, Outputs, Pipeline
+from worker.pipelines.passages import check_passage_params, spans
 
 
 def pool(hidden: np.ndarray, pooling: str) -> np.ndarray:
@@ -25,9 +34,46 @@ class FeatureExtractionPipeline(Pipeline):
     comparison = Comparison("cosine", mean_cosine, 0.99, "mean")
     token_outputs = frozenset({"last_hidden_state"})
 
-    def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:
-        hidden = outputs[0]["last_hidden_state"].astype(np.float32)  # (tokens, dim), no padding
+    def __init__(self, model: LoadedModel, params: dict[str, Any]) -> None:
+        super().__init__(model, params)
+        check_passage_params(self.params["passages"], self.params["overlap"], self.max_length)
+
+    def encode(self, docs: list[Doc]) -> list[list[Feature]]:
+        n = self.params["passages"]
+        if not n:
+            return super().encode(docs)
+        cuts = [spans(self.tokenizer, d["text"], n, self.params["overlap"]) for d in docs]
+        texts = [d["text"][a:b] for d, doc_cuts in zip(docs, cuts, strict=True) for a, b in doc_cuts]
+        enc = self.tokenizer(
+            texts, truncation=True, max_length=n, return_attention_mask=False, return_token_type_ids=True
+        )
+        features: list[list[Feature]] = []
+        row = 0
+        for i, doc_cuts in enumerate(cuts):
+            group = []
+            for a, b in doc_cuts:
+                extra = {"start": a, "end": b}
+                group.append(Feature(i, enc["input_ids"][row], enc["token_type_ids"][row], extra))
+                row += 1
+            features.append(group)
+        return features
+
+    def vector(self, outputs: Outputs) -> list[float]:
+        hidden = outputs["last_hidden_state"].astype(np.float32)  # (tokens, dim), no padding
         vector = pool(hidden, self.params["pooling"])
         if self.params["normalize"]:
             vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        return {"embedding": vector.astype(np.float32).tolist()}
+        return list(vector.astype(np.float32).tolist())
+
+    def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:
+        if not self.params["passages"]:
+            return {"embedding": self.vector(outputs[0])}
+        entries = []
+        for k, (feature, out) in enumerate(zip(features, outputs, strict=True)):
+            start, end = feature.extra["start"], feature.extra["end"]
+            entry: dict[str, Any] = {"passage": k, "start": start, "end": end}
+            if self.params["passage_text"]:
+                entry["text"] = doc["text"][start:end]
+            entry["embedding"] = self.vector(out)
+            entries.append(entry)
+        return {"passages": entries}
