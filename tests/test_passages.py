@@ -71,3 +71,13 @@ def test_bad_passage_sizes_are_refused(tiny_bert: Path, params: dict) -> None:
 
     with pytest.raises(InvalidParameter):
         run_texts("embed", tiny_bert, ["some text"], **params)
+
+
+@pytest.mark.slow
+def test_a_million_character_document_is_cut_whole(tiny_bert: Path) -> None:
+    text = (" ".join([WORDS] * 12_000))[:1_000_000]
+    (record,) = run_texts("embed", tiny_bert, [text], passages=128, overlap=16)
+    entries = record["passages"]
+    assert entries[0]["start"] == 0 and entries[-1]["end"] == len(text)
+    assert all(len(e["embedding"]) == len(entries[0]["embedding"]) for e in entries)
+    assert all(a["start"] < b["start"] for a, b in pairwise(entries))
