@@ -61,3 +61,52 @@ def test_ner_submitted_to_a_worker_gives_the_same_entities_as_run(
         for a, b in zip(x["entities"], y["entities"], strict=True)
     ]
     assert scores and max(abs(a - b) for a, b in scores) < 1e-5
+
+
+def test_embed_passages_submitted_to_a_worker_equal_run(
+    broker_url: str, session_home: Path, tiny_models: Callable[..., Path], tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "NLPBATCH_BROKER_URL": broker_url,
+        "NLPBATCH_HOME": str(session_home),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    model = tiny_models("bert", "feature-extraction")
+    sentence = "the café in Seoul serves crème brûlée 서울에 갔어요 😀. Next   sentence!"
+    texts = [
+        " ".join([sentence] * 9),
+        "a short review",
+        " ".join([sentence] * 14),
+        "\n\n".join([sentence] * 6),
+    ]
+    corpus = write_jsonl(tmp_path / "c.jsonl", [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)])
+    job = ["-t", "embed", "-m", str(model), "--chunk-size", "2", "-p", "passages=32", "-p", "overlap=8"]
+    local = cli(env, "run", str(corpus), *job, "-o", str(tmp_path / "run.jsonl"), "--threads", "1")
+    assert local.returncode == 0, local.stderr
+
+    log = tmp_path / "worker.log"
+    worker = start_worker(env, log)
+    try:
+        wait_for_log(log, "ready.")
+        submitted = cli(env, "submit", str(corpus), *job, "-o", str(tmp_path / "submit.jsonl"), "--wait")
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    finally:
+        stop_process(worker)
+
+    ran = list(read_records(tmp_path / "run.jsonl"))
+    queued = list(read_records(tmp_path / "submit.jsonl"))
+    assert [r["id"] for r in queued] == [r["id"] for r in ran] == [f"d{i}" for i in range(len(texts))]
+
+    def cuts(record: dict) -> list[tuple[int, int, int]]:
+        return [(p["passage"], p["start"], p["end"]) for p in record["passages"]]
+
+    assert [cuts(r) for r in queued] == [cuts(r) for r in ran]
+    assert len(ran[0]["passages"]) > 2 and len(ran[1]["passages"]) == 1
+    gaps = [
+        max(abs(a - b) for a, b in zip(p["embedding"], q["embedding"], strict=True))
+        for x, y in zip(ran, queued, strict=True)
+        for p, q in zip(x["passages"], y["passages"], strict=True)
+    ]
+    assert gaps and max(gaps) < 1e-5
