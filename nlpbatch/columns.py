@@ -26,4 +26,7 @@ def output_fields(spec: TaskSpec, params: dict[str, Any] | None = None) -> dict[
         top_k = params.get("top_k", spec.params["top_k"].default)
         if not when(top_k):
             del fields["predictions"]
+    # `windows` is written only by a job that scores long texts window by window.
+    if params is not None and "windows" in fields and params.get("long", "truncate") != "window":
+        del fields["windows"]
     return fields

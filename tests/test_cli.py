@@ -95,6 +95,7 @@ def test_run_reports_as_json_for_scripts(corpus: Path, tiny_distilbert: Path, tm
         (["--model", "./nowhere"], "unknown model './nowhere'"),
         (["--param", "pooling=median", "--task", "embed"], "must be one of: mean, cls, max"),
         (["--param", "colour=red"], "unknown parameter(s) colour"),
+        (["--param", "long=whole"], "'long' must be one of: truncate, window; got 'whole'"),
         (["--text-field", "body"], "field 'body' not found"),
         (["-o", "{tmp}/out.csv"], "unknown output extension '.csv'"),
         (["INPUT={tmp}/missing.jsonl"], "does not exist"),

@@ -70,3 +70,17 @@ def test_a_sentiment_run_to_parquet_has_no_predictions_column_without_top_k(
     table = pq.read_table(out)
     assert table.schema.names == ["id", "label", "score", "error"]
     assert None not in table.column("label").to_pylist()
+
+
+@pytest.mark.parametrize(("long", "columns"), [("truncate", []), ("window", ["windows"])])
+def test_a_windows_column_only_when_long_texts_are_windowed(
+    corpus: Path, tiny_bert: Path, tmp_path: Path, long: str, columns: list[str]
+) -> None:
+    out = tmp_path / "s.parquet"
+    args = ["run", str(corpus), "-t", "sentiment", "-m", str(tiny_bert), "-o", str(out), "-p", f"long={long}"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.schema.names == ["id", "label", "score", *columns, "error"]
+    if columns:
+        assert set(table.column("windows").to_pylist()) == {1}

@@ -5,6 +5,20 @@ from __future__ import annotations
 from nlpbatch.tasks.params import Param
 from nlpbatch.tasks.spec import TaskSpec
 
+# A long document: truncated at the model's limit, or scored window by window.
+LONG_TEXT = {
+    "long": Param(
+        "str",
+        "truncate",
+        "a text over the model's limit: truncate it, or score each window and aggregate the logits",
+        ("truncate", "window"),
+    ),
+    "long_aggregate": Param(
+        "str", "mean", "with long=window: the windows' logits by mean or max", ("mean", "max")
+    ),
+    "stride": Param("int", 32, "with long=window: tokens shared by consecutive windows"),
+}
+
 SENTIMENT = TaskSpec(
     name="sentiment",
     description="Classify each text (sentiment, topic, ...) with a sequence-classification model.",
@@ -23,9 +37,10 @@ SENTIMENT = TaskSpec(
             1,
             "1: the best label only; N: also `predictions`, the N best as [{label, score}]; none: all",
         ),
+        **LONG_TEXT,
     },
     default_model="distilbert/distilbert-base-uncased-finetuned-sst-2-english",
-    output_fields={"label": "string", "score": "float", "predictions": "json"},
+    output_fields={"label": "string", "score": "float", "predictions": "json", "windows": "int"},
 )
 
 
@@ -42,7 +57,13 @@ ZERO_SHOT = TaskSpec(
         ),
         "hypothesis_template": Param("str", "This example is {}.", "the hypothesis; {} is the label"),
         "multi_label": Param("bool", False, "score each label on its own instead of against each other"),
+        **LONG_TEXT,
     },
     default_model="facebook/bart-large-mnli",
-    output_fields={"sequence": "string", "labels": "string_list", "scores": "float_list"},
+    output_fields={
+        "sequence": "string",
+        "labels": "string_list",
+        "scores": "float_list",
+        "windows": "int",
+    },
 )

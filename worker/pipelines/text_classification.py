@@ -11,6 +11,7 @@ from nlpbatch.schema import Doc, Record
 from worker.comparisons import Comparison, label_agreement
 from worker.models.head import Head
 from worker.pipelines.base import Feature, Outputs, Pipeline
+from worker.pipelines.windows import aggregate_logits, check_window_params, window_features
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -35,6 +36,23 @@ class TextClassificationPipeline(Pipeline):
             raise InvalidParameter(
                 f"top_k must be 0 or more (0 or none: every label), got {self.params['top_k']}"
             )
+        check_window_params(self.params, self.tokenizer, self.max_length)
+
+    def encode(self, docs: list[Doc]) -> list[list[Feature]]:
+        if self.params["long"] != "window":
+            return super().encode(docs)
+        features: list[list[Feature]] = [[] for _ in docs]
+        singles = [i for i, d in enumerate(docs) if d.get("text_pair") is None]
+        pairs = [i for i, d in enumerate(docs) if d.get("text_pair") is not None]
+        for group, with_pair in ((singles, False), (pairs, True)):
+            if group:
+                texts = [docs[i]["text"] for i in group]
+                second = [docs[i]["text_pair"] for i in group] if with_pair else None
+                for owner, feature in window_features(
+                    self.tokenizer, texts, second, group, self.max_length, self.params["stride"]
+                ):
+                    features[owner].append(feature)
+        return features
 
     def score_function(self) -> str:
         chosen = str(self.params["function_to_apply"])
@@ -46,10 +64,16 @@ class TextClassificationPipeline(Pipeline):
         return "sigmoid" if self.config.num_labels == 1 else "softmax"
 
     def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:
-        logits = outputs[0]["logits"].astype(np.float64)
+        if self.params["long"] != "window":
+            logits = outputs[0]["logits"].astype(np.float64)
+        else:
+            logits = aggregate_logits(outputs, self.params["long_aggregate"])
         fn = self.score_function()
         scores = softmax(logits) if fn == "softmax" else sigmoid(logits) if fn == "sigmoid" else logits
-        return self.record(scores)
+        record = self.record(scores)
+        if self.params["long"] == "window":
+            record["windows"] = len(outputs)
+        return record
 
     def record(self, scores: np.ndarray) -> Record:
         """`label` and `score` of the best label; with `top_k` other than 1, also `predictions`."""

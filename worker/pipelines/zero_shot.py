@@ -17,6 +17,7 @@ from nlpbatch.schema import Doc, Record
 from worker.comparisons import Comparison, top_label_agreement
 from worker.pipelines.base import Feature, Outputs, Pipeline
 from worker.pipelines.text_classification import TextClassificationPipeline
+from worker.pipelines.windows import aggregate_logits, check_window_params, window_features
 
 
 def parse_labels(value: Any) -> list[str]:
@@ -47,6 +48,7 @@ class ZeroShotClassificationPipeline(Pipeline):
         label2id = {str(k).lower(): int(v) for k, v in self.config.label2id.items()}
         self.entailment_id = next((i for name, i in label2id.items() if name.startswith("entail")), -1)
         self.contradiction_id = -1 if self.entailment_id == 0 else 0
+        check_window_params(self.params, self.tokenizer, self.max_length)
 
     def labels_for(self, doc: Doc) -> list[str]:
         """The document's own `candidate_labels` when it has them, else the job's."""
@@ -70,6 +72,19 @@ class ZeroShotClassificationPipeline(Pipeline):
     def encode(self, docs: list[Doc]) -> list[list[Feature]]:
         template = self.params["hypothesis_template"]
         pairs = [(i, label) for i, doc in enumerate(docs) for label in self.labels_for(doc)]
+        features: list[list[Feature]] = [[] for _ in docs]
+        if self.params["long"] == "window":
+            for owner, feature in window_features(
+                self.tokenizer,
+                [docs[i]["text"] for i, _ in pairs],
+                [template.format(label) for _, label in pairs],
+                [i for i, _ in pairs],
+                self.max_length,
+                self.params["stride"],
+                [{"label": label, "pair": j} for j, (_, label) in enumerate(pairs)],
+            ):
+                features[owner].append(feature)
+            return features
         enc = self.tokenizer(
             [docs[i]["text"] for i, _ in pairs],
             [template.format(label) for _, label in pairs],
@@ -78,16 +93,22 @@ class ZeroShotClassificationPipeline(Pipeline):
             return_attention_mask=False,
             return_token_type_ids=True,
         )
-        features: list[list[Feature]] = [[] for _ in docs]
         for j, (i, label) in enumerate(pairs):
             features[i].append(
-                Feature(i, enc["input_ids"][j], enc["token_type_ids"][j], extra={"label": label})
+                Feature(i, enc["input_ids"][j], enc["token_type_ids"][j], extra={"label": label, "pair": j})
             )
         return features
 
     def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:
-        labels = [f.extra["label"] for f in features]
-        logits = np.stack([o["logits"] for o in outputs]).astype(np.float32)
+        # Each label's windows (one when truncating), in the order the labels came.
+        windows: dict[int, list[Outputs]] = {}
+        labels: list[str] = []
+        for f, o in zip(features, outputs, strict=True):
+            if f.extra["pair"] not in windows:
+                labels.append(f.extra["label"])
+            windows.setdefault(f.extra["pair"], []).append(o)
+        how = self.params["long_aggregate"]
+        logits = np.stack([aggregate_logits(w, how) for w in windows.values()]).astype(np.float32)
         if self.params["multi_label"] or len(labels) == 1:
             pair = logits[:, [self.contradiction_id, self.entailment_id]]
             scores = (np.exp(pair) / np.exp(pair).sum(-1, keepdims=True))[:, 1]
@@ -95,8 +116,11 @@ class ZeroShotClassificationPipeline(Pipeline):
             entail = logits[:, self.entailment_id]
             scores = np.exp(entail) / np.exp(entail).sum()
         order = list(reversed(scores.argsort()))
-        return {
+        record: Record = {
             "sequence": doc["text"],
             "labels": [labels[i] for i in order],
             "scores": [float(scores[i]) for i in order],
         }
+        if self.params["long"] == "window":
+            record["windows"] = max(len(w) for w in windows.values())
+        return record
