@@ -110,3 +110,44 @@ def test_embed_passages_submitted_to_a_worker_equal_run(
         for p, q in zip(x["passages"], y["passages"], strict=True)
     ]
     assert gaps and max(gaps) < 1e-5
+
+
+def test_sentiment_windows_submitted_to_a_worker_equal_run(
+    broker_url: str, session_home: Path, tiny_models: Callable[..., Path], tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "NLPBATCH_BROKER_URL": broker_url,
+        "NLPBATCH_HOME": str(session_home),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    model = tiny_models("bert", "text-classification", ("negative", "neutral", "positive"))
+    sentence = "i love this movie , a great film . the battery broke and it is boring ."
+    texts = [" ".join([sentence] * n) for n in (1, 20, 45)]
+    corpus = write_jsonl(tmp_path / "c.jsonl", [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)])
+    job = ["-t", "sentiment", "-m", str(model), "-p", "long=window", "-p", "stride=16", "-p", "top_k=none"]
+    local = cli(env, "run", str(corpus), *job, "-o", str(tmp_path / "run.jsonl"), "--threads", "1")
+    assert local.returncode == 0, local.stderr
+
+    log = tmp_path / "worker.log"
+    worker = start_worker(env, log)
+    try:
+        wait_for_log(log, "ready.")
+        submitted = cli(env, "submit", str(corpus), *job, "-o", str(tmp_path / "submit.jsonl"), "--wait")
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    finally:
+        stop_process(worker)
+
+    ran = list(read_records(tmp_path / "run.jsonl"))
+    queued = list(read_records(tmp_path / "submit.jsonl"))
+    assert [(r["id"], r["label"], r["windows"]) for r in queued] == [
+        (r["id"], r["label"], r["windows"]) for r in ran
+    ]
+    assert ran[0]["windows"] == 1 and ran[-1]["windows"] > 2
+    gaps = [
+        abs(a["score"] - b["score"])
+        for x, y in zip(ran, queued, strict=True)
+        for a, b in zip(x["predictions"], y["predictions"], strict=True)
+    ]
+    assert gaps and max(gaps) < 1e-5
