@@ -30,7 +30,15 @@ _CONTENT_FILES = (
     "special_tokens_map.json",
     "model.safetensors",
     "pytorch_model.bin",
+    "generation_config.json",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "added_tokens.json",
 )
+# Sharded weights and their indexes: model-00001-of-00002.safetensors, *.index.json, ...
+_CONTENT_GLOBS = ("model-*-of-*.safetensors", "pytorch_model-*-of-*.bin", "*.index.json")
 
 
 @dataclass(frozen=True)
@@ -57,7 +65,8 @@ def _packaged_path(ref: str) -> Path | None:
 def _content_key(path: Path) -> str:
     """sha256 over the model's defining files, so an edited local model gets a new export."""
     stamps = []
-    for name in _CONTENT_FILES:
+    shards = sorted({f.name for pattern in _CONTENT_GLOBS for f in path.glob(pattern)})
+    for name in (*_CONTENT_FILES, *shards):
         f = path / name
         if f.is_file():
             st = f.stat()
