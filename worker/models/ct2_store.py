@@ -3,8 +3,8 @@
 A checkpoint is converted to a float32 CTranslate2 model in a child process
 (worker.models.ct2_convert) under the same file lock, key scheme and marker as the ONNX
 exports (worker.models.store), with its tokenizer and config files copied beside the
-model's `ct2/` folder. Both precisions load that one entry: `--precision int8` asks CTranslate2 for compute type int8,
-which quantizes the weights as they load.
+model's `ct2/` folder. Both precisions load that one entry: `--precision int8` asks
+CTranslate2 for compute type int8, which quantizes the weights as they load.
 """
 
 from __future__ import annotations
