@@ -17,7 +17,7 @@ import numpy as np
 
 from nlpbatch.errors import DocumentError, InvalidParameter, ModelLoadError, UnknownModel
 from nlpbatch.schema import Doc, Record
-from worker.comparisons import Comparison, field_agreement
+from worker.comparisons import text_comparison
 from worker.models.head import Head
 from worker.models.loader import LoadedModel
 from worker.pipelines.base import Feature, Outputs, Pipeline
@@ -155,7 +155,7 @@ class SummarizationPipeline(Seq2SeqPipeline):
     task = "summarize"
     output_field = "summary_text"
     # Decoding amplifies small differences: only the same text counts as agreement.
-    comparison = Comparison("text_agreement", field_agreement("summary_text"), 0.99)
+    comparison = text_comparison("summary_text")
 
     def task_key(self, task_params: dict[str, Any]) -> str:
         return "summarization"
@@ -172,7 +172,7 @@ class TranslationPipeline(Seq2SeqPipeline):
 
     task = "translate"
     output_field = "translation_text"
-    comparison = Comparison("text_agreement", field_agreement("translation_text"), 0.99)
+    comparison = text_comparison("translation_text")
 
     def __init__(self, model: LoadedModel, params: dict[str, Any]) -> None:
         super().__init__(model, params)
@@ -214,7 +214,7 @@ class TextGenerationPipeline(GenerationPipeline):
     task = "generate"
     head = Head("text-generation-with-past", "AutoModelForCausalLM", "ORTModelForCausalLM")
     output_field = "generated_text"
-    comparison = Comparison("text_agreement", field_agreement("generated_text"), 0.99)
+    comparison = text_comparison("generated_text")
     causal = True
 
     def __init__(self, model: LoadedModel, params: dict[str, Any]) -> None:
