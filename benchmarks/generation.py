@@ -90,6 +90,7 @@ def rows(model: Path, docs: list[str], cache: Path) -> list[tuple[str, float, in
 
     out.append(("transformers.pipeline, one at a time", *timed(one_at_a_time)))
     out.append((f"transformers.pipeline, batch_size={BATCH}", *timed(batched)))
+    print(out[:2], flush=True)
 
     from nlpbatch.schema import ChunkMessage
     from worker.engine import Engine
@@ -103,11 +104,12 @@ def rows(model: Path, docs: list[str], cache: Path) -> list[tuple[str, float, in
             )  # fmt: skip
 
             def job(msg: ChunkMessage = msg, engine: Engine = engine) -> int:
-                records = engine.run_chunk(msg)
+                records = engine.run_chunk(msg).records
                 assert all("error" not in r for r in records), records[0]
                 return NEW_TOKENS * len(records)
 
             out.append((f"nlpbatch {backend} {precision}", *timed(job)))
+            print(out[-1], flush=True)
         engine.unload_all()
 
     out += ct2_direct(model, docs, cache)
@@ -161,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench-generation-"))
     print(f"CPU: {cpu()}", flush=True)
-    model = build(folder / "bart-base-random")
+    built = folder / "bart-base-random"
+    model = built if (built / "config.json").exists() else build(built)
     results = rows(model, documents(), folder / "cache")
     print(table(results))
     sys.stdout.flush()
