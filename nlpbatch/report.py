@@ -66,10 +66,14 @@ def describe(report: dict[str, Any]) -> str:
             shown += f", 95% interval {gate['low']:.4f}-{gate['high']:.4f}"
         if value is not None:
             shown += f", {gate['docs']} documents"
+        for name, figure in (gate.get("also") or {}).items():
+            shown += f", {name} {figure:.4f}"
         gate_text = f", int8 gate {'passed' if gate['passed'] else 'failed'} ({shown})"
     repeats = describe_repeats(report.get("repeated_ids"))
     return (
-        f"{report['docs']} documents ({report['errors']} errors) in {report['seconds']:.1f}s: "
+        f"{report['docs']} documents ({report['errors']} errors) in {report['seconds']:.1f}s"
+        + (f" + {report.get('gate_seconds') or 0:.1f}s int8 gate" if gate else "")
+        + ": "
         f"{report['docs_per_second']:.1f} docs/s, {report['tokens_per_second']:.0f} tokens/s on "
         f"{report['backend']}/{report['precision']}{gate_text}, "
         f"{report['processes']} x {report['threads']} threads, padding {report['padding_waste']:.1%}, "
@@ -116,6 +120,12 @@ class JobReport:
         return float(self.gate.get("seconds") or 0.0) if self.gate else 0.0
 
     @property
+    def model_seconds(self) -> float:
+        """Seconds the models computed the job's records: the chunks' and the gate's (both precisions)."""
+        gate_model = float(self.gate.get("model_seconds") or 0.0) if self.gate else 0.0
+        return self.seconds + gate_model
+
+    @property
     def computed_docs(self) -> int:
         """Documents whose records were computed for this job, in this run or by its gate."""
         return self.docs - self.resumed_docs
@@ -138,6 +148,7 @@ class JobReport:
             "padded_tokens": self.padded_tokens,
             "model_load_seconds": round(self.load_seconds, 2),
             "gate_seconds": round(self.gate_seconds, 3),
+            "model_seconds": round(self.model_seconds, 3),
             "backend": self.backend,
             "precision": self.precision,
             "gate": self.gate,

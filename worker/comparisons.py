@@ -1,7 +1,8 @@
 """How the int8 accuracy gate compares a task's fp32 and int8 records; pipelines name theirs.
 
 Label agreement for classifiers, cosine for embeddings, span agreement for NER and QA, and
-for generation only the same text counts (decoding amplifies small differences).
+for generation only the same text counts (decoding amplifies small differences); the share of
+tokens that agree is reported beside it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,24 @@ def field_agreement(*fields: str) -> Callable[[list[Record], list[Record]], floa
     return agreement
 
 
+def token_agreement(field: str) -> Callable[[list[Record], list[Record]], float]:
+    """Generation: share of whitespace-token positions where both precisions wrote the same token.
+
+    Pooled over the documents: matches at the same position over the longer text's length, so
+    a dropped, added or changed word lowers it, and one early divergence lowers it a lot.
+    """
+
+    def agreement(fp32: list[Record], int8: list[Record]) -> float:
+        same = total = 0
+        for a, b in _good(fp32, int8):
+            ta, tb = str(a.get(field, "")).split(), str(b.get(field, "")).split()
+            same += sum(x == y for x, y in zip(ta, tb, strict=False))
+            total += max(len(ta), len(tb))
+        return same / total if total else 1.0
+
+    return agreement
+
+
 def top_label_agreement(fp32: list[Record], int8: list[Record]) -> float:
     """zero-shot: share of documents whose best candidate label is the same."""
     pairs = _good(fp32, int8)
@@ -85,3 +104,12 @@ class Comparison:
     threshold: float
     #: "share", "mean" or "pooled": which interval the gate gives it (see worker.gate_stats).
     kind: str = "share"
+    #: Further figures reported beside the one that decides, by name (never the pass mark).
+    also: tuple[tuple[str, Callable[[list[Record], list[Record]], float]], ...] = ()
+
+
+def text_comparison(field: str) -> Comparison:
+    """Generation: the share of identical texts decides (0.99); token agreement is reported too."""
+    return Comparison(
+        "text_agreement", field_agreement(field), 0.99, also=(("token_agreement", token_agreement(field)),)
+    )

@@ -58,12 +58,19 @@ class GateResult:
     settled: bool | None = None
     #: Label tasks: agreement on the documents fp32 scored above 0.8, and their number.
     confident: dict[str, Any] | None = None
+    #: Figures reported beside `value` (generation: token_agreement), by name.
+    also: dict[str, float] | None = None
+    #: Seconds both precisions' models spent computing the gate's documents (no loading).
+    model_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         for name in ("value", "low", "high"):
             if out[name] is not None:
                 out[name] = round(out[name], 6)
+        if self.also:
+            out["also"] = {k: round(v, 6) for k, v in self.also.items()}
+        out["model_seconds"] = round(self.model_seconds, 3)
         return out
 
 
@@ -93,6 +100,7 @@ class _Both:
         self.comparison = comparison
         self.kept = {"fp32": _Kept(), "int8": _Kept()}
         self.pairs: list[tuple[Record, Record]] = []
+        self.model_seconds = 0.0
 
     def __call__(self, batch: list[Placed]) -> list[float]:
         """Run a batch of the gate's documents in both precisions; their per-document values."""
@@ -100,12 +108,14 @@ class _Both:
         for index, group in itertools.groupby(batch, key=lambda placed: placed[0]):
             placed = list(group)
             docs, positions = [d for _, _, d in placed], [p for _, p, _ in placed]
+            began = time.perf_counter()
             encoded = self.fp32.encode_chunk(docs)  # tokenized once, run twice
             runs = []
             for precision, pipe in (("fp32", self.fp32), ("int8", self.int8)):
                 pipe.stats = BatchStats()
                 runs.append(pipe.run_encoded(docs, encoded))
                 self.kept[precision].add(index, positions, runs[-1], pipe.stats)
+            self.model_seconds += time.perf_counter() - began
             new += [(a, b) for a, b in zip(*runs, strict=True) if "error" not in a and "error" not in b]
         self.pairs += new
         compare = self.comparison.compare
@@ -188,6 +198,9 @@ def decide(
                 interval=found.method if found else "",
                 settled=None if found is None else not found.straddles(limit),
                 confident=confident,
+                also={name: f([a for a, _ in pairs], [b for _, b in pairs]) for name, f in comparison.also}
+                or None,
+                model_seconds=both.model_seconds,
             )  # fmt: skip
     chosen = result.precision
     every = (dataclasses.replace(m, precision=chosen) for m in itertools.chain(ahead, rest))

@@ -1,4 +1,4 @@
-"""Language models that generate: optimum's ONNX Runtime classes with a KV cache, or PyTorch."""
+"""Language models that generate: optimum's ONNX Runtime classes with a KV cache, PyTorch, or CTranslate2."""
 
 from __future__ import annotations
 
@@ -22,6 +22,14 @@ def load_generative(
 ) -> GenerationRuntime:
     """Export (once) and load a seq2seq or causal language model for generation."""
     from worker.models.hf import full
+
+    if backend == "ctranslate2":
+        from worker.models.ct2_store import check_precision, ct2_model_dir
+        from worker.runtime.ctranslate2 import Ct2Runtime
+
+        check_precision(precision)
+        folder = ct2_model_dir(source, head.export_task, cache)
+        return Ct2Runtime(folder, precision=precision, threads=threads, checkpoint=source.path)
 
     full()  # optimum's ORTModel classes and `generate` need transformers with PyTorch
     if backend == "onnx":
@@ -52,4 +60,4 @@ def load_generative(
         return GenerationRuntime(
             model, backend="torch", precision="fp16" if cuda else "fp32", folder=source.path, device=device
         )
-    raise ModelLoadError(f"unknown backend {backend!r}; valid: auto, onnx, torch")
+    raise ModelLoadError(f"unknown backend {backend!r}; valid: auto, onnx, torch, ctranslate2")

@@ -37,7 +37,8 @@ notice = logging.getLogger("nlpbatch.models.export")
 EXPORT_RECIPE = "2"
 MODEL_PRECISIONS = ("fp32", "int8")
 MARKER = "nlpbatch.json"
-GRAPHS = ("*.onnx", "*.xml")
+#: The graphs of a finished entry: ONNX, OpenVINO IR, or a CTranslate2 model (worker.models.ct2_store).
+GRAPHS = ("*.onnx", "*.xml", "ct2/model.bin")
 
 
 def cache_key(source: ModelSource, export_task: str, precision: str, recipe: str = EXPORT_RECIPE) -> str:
@@ -82,7 +83,8 @@ def file_lock(path: Path) -> Iterator[None]:
 def is_complete(entry: Path) -> bool:
     """Whether a cache entry holds a finished export: its marker is written last.
 
-    Its graphs are ONNX (`*.onnx`) or, for `--backend openvino`, OpenVINO IR (`*.xml`).
+    Its graphs are ONNX (`*.onnx`), OpenVINO IR (`*.xml`) for `--backend openvino`, or a
+    CTranslate2 model (`ct2/model.bin`) for `--backend ctranslate2`.
     """
     return (entry / MARKER).is_file() and any(True for pattern in GRAPHS for _ in entry.glob(pattern))
 

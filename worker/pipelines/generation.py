@@ -17,7 +17,7 @@ import numpy as np
 
 from nlpbatch.errors import DocumentError, InvalidParameter, ModelLoadError, UnknownModel
 from nlpbatch.schema import Doc, Record
-from worker.comparisons import Comparison, field_agreement
+from worker.comparisons import text_comparison
 from worker.models.head import Head
 from worker.models.loader import LoadedModel
 from worker.pipelines.base import Feature, Outputs, Pipeline
@@ -64,6 +64,15 @@ class GenerationPipeline(Pipeline):
         self.pad_id: int = next(
             i for i in (self.tokenizer.pad_token_id, self.gen_config.pad_token_id, eos_id, 0) if i is not None
         )
+        #: CTranslate2's options for these settings (refused here, before any work, where it
+        #: cannot match them); None on the transformers-driven runtimes.
+        self.ct2_options: dict[str, Any] | None = None
+        if self.runtime.backend == "ctranslate2":
+            from worker.pipelines.ct2_decoding import ct2_options
+
+            self.ct2_options = ct2_options(
+                self.gen_config, causal=self.causal, sample=self.params["do_sample"]
+            )
 
     def task_key(self, task_params: dict[str, Any]) -> str:
         """The model config's `task_specific_params` entry this task reads (prefix, lengths)."""
@@ -90,6 +99,8 @@ class GenerationPipeline(Pipeline):
         ]
 
     def forward(self, batch: list[Feature]) -> Outputs:
+        if self.ct2_options is not None:
+            return {"sequences": self._forward_ct2(batch, self.ct2_options)}
         width = max(len(f.input_ids) for f in batch)
         ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(batch), width), dtype=np.int64)
@@ -109,6 +120,19 @@ class GenerationPipeline(Pipeline):
         if self.causal:  # keep the new tokens only: the padded prompt differs from batch to batch
             sequences = sequences[:, width:]
         return {"sequences": sequences}
+
+    def _forward_ct2(self, batch: list[Feature], options: dict[str, Any]) -> np.ndarray:
+        """New token ids from CTranslate2, padded with the pad token (which decodes to nothing)."""
+        rows = self.runtime.generate_rows(  # type: ignore[attr-defined]
+            [f.input_ids for f in batch],
+            options,
+            prefix=self.generate_kwargs.get("forced_bos_token_id"),
+            seeds=[f.extra["seed"] for f in batch] if self.params["do_sample"] else None,
+        )
+        out = np.full((len(rows), max(1, *(len(r) for r in rows))), self.pad_id, dtype=np.int64)
+        for i, row in enumerate(rows):
+            out[i, : len(row)] = row
+        return out
 
     def decode(self, ids: list[int], clean_up: bool) -> str:
         return str(
@@ -131,7 +155,7 @@ class SummarizationPipeline(Seq2SeqPipeline):
     task = "summarize"
     output_field = "summary_text"
     # Decoding amplifies small differences: only the same text counts as agreement.
-    comparison = Comparison("text_agreement", field_agreement("summary_text"), 0.99)
+    comparison = text_comparison("summary_text")
 
     def task_key(self, task_params: dict[str, Any]) -> str:
         return "summarization"
@@ -148,7 +172,7 @@ class TranslationPipeline(Seq2SeqPipeline):
 
     task = "translate"
     output_field = "translation_text"
-    comparison = Comparison("text_agreement", field_agreement("translation_text"), 0.99)
+    comparison = text_comparison("translation_text")
 
     def __init__(self, model: LoadedModel, params: dict[str, Any]) -> None:
         super().__init__(model, params)
@@ -190,7 +214,7 @@ class TextGenerationPipeline(GenerationPipeline):
     task = "generate"
     head = Head("text-generation-with-past", "AutoModelForCausalLM", "ORTModelForCausalLM")
     output_field = "generated_text"
-    comparison = Comparison("text_agreement", field_agreement("generated_text"), 0.99)
+    comparison = text_comparison("generated_text")
     causal = True
 
     def __init__(self, model: LoadedModel, params: dict[str, Any]) -> None:
