@@ -12,6 +12,7 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -239,10 +240,15 @@ def whole_process(bench: Bench) -> list[WallResult]:
             f"W5 nlpbatch run int8, {bench.threads} processes x 1 thread",
             p(run, precision="int8", extra=spread),
         ),
+        # auto: the first run on this machine measures both precisions and keeps its verdict;
+        # the next (a nightly job's second night) reuses it and runs no gate.
+        ("W6 nlpbatch run --precision auto, first run (measures)", p(run, precision="auto")),
+        ("W7 nlpbatch run --precision auto, verdict kept", p(run, precision="auto")),
         ("C1 transformers.pipeline script, MiniLM", few_script),
         ("C2 nlpbatch run, MiniLM", p(few_run, precision="fp32")),
     ]
     out = []
+    shutil.rmtree(bench.work / "home" / "verdicts", ignore_errors=True)  # W6 measures afresh
     for name, fn in plan:
         result = fn(name)
         print(f"{name}: {result.wall:.2f}s wall, {result.peak_rss_mb:.0f} MiB", flush=True)

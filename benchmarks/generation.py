@@ -22,11 +22,9 @@ NEW_TOKENS, DOCS, THREADS, BATCH = 32, 32, 2, 16
 
 
 def cpu() -> str:
-    info = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info if line.startswith("flags")), [])
-    isa = [f for f in flags if f.startswith(("avx", "amx", "fma", "sse4", "f16c"))]
-    return f"{model}; {' '.join(sorted(isa))}"
+    from worker.tuning import describe_cpu
+
+    return describe_cpu()
 
 
 def documents() -> list[str]:
@@ -160,6 +158,10 @@ def table(results: list[tuple[str, float, int]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--folder", type=Path, default=None, help="where to build the model and cache")
+    parser.add_argument(
+        "--results", type=Path, default=Path(__file__).parent / "results" / "RESULTS.md",
+        help="the RESULTS.md whose section for this CPU kind the table replaces",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     folder = args.folder or Path(tempfile.mkdtemp(prefix="bench-generation-"))
     print(f"CPU: {cpu()}", flush=True)
@@ -168,6 +170,15 @@ def main(argv: list[str] | None = None) -> None:
     results = rows(model, documents(), folder / "cache")
     print(table(results))
     sys.stdout.flush()
+    from benchmarks.results import put_section
+
+    text = (
+        f"## Generation (greedy summarize, BART-base-shaped random model) on {cpu()}\n\n"
+        f"Command: `python -m benchmarks.generation`. {DOCS} documents of 30-95 words, "
+        f"{NEW_TOKENS} new tokens each (EOS disabled), {THREADS} threads, model load excluded.\n\n"
+        f"{table(results)}\n"
+    )
+    put_section(args.results, "generation", text)
 
 
 if __name__ == "__main__":

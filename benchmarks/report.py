@@ -3,7 +3,7 @@
 #: The int8 gate's documents in the model-time rows (the whole-process rows keep run's default).
 MODEL_TIME_GATE_DOCS = 32
 
-TEMPLATE = """# nlpbatch throughput benchmark
+TEMPLATE = """## Throughput (`make bench`) on {cpu}
 
 Command: `{command}` ({wall:.0f} s wall, everything included).
 
@@ -47,13 +47,13 @@ encoder (`DistilBertModel`) only, so the classification head (pre_classifier, Re
 classifier on the first token; about 0.01% of the compute) runs in numpy on its output.
 A4 is the transformers model on PyTorch under `torch.inference_mode`.
 
-## Results
+### Results
 
 {rows}
 
 ![throughput]({png})
 
-## Whole process
+### Whole process
 
 Timed as a user feels it: the wall time of the whole process, from its start to its exit,
 Python start-up, imports and model loading included, exports already cached in the bench's
@@ -67,7 +67,7 @@ run the first 10 of those documents with all-MiniLM-L6-v2 (`embed`), the median 
 
 {walls}
 
-## Targets
+### Targets
 
 {targets}
 

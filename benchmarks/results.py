@@ -97,10 +97,38 @@ def machine() -> str:
         memory = 0.0
     libs = ", ".join(f"{p} {_version(p)}" for p in LIBRARIES)
     name = model or platform.processor()
+    from worker.tuning import cpu as cpu_kind
+
+    flags = " ".join(cpu_kind()["flags"]) or "none found"
     return (
-        f"CPU model name `{name}` ({vendor or 'unknown vendor'}, {os.cpu_count()} logical CPUs), "
-        f"{memory:.0f} GiB, {platform.platform()}; {libs}"
+        f"CPU model name `{name}` ({vendor or 'unknown vendor'}, {os.cpu_count()} logical CPUs; "
+        f"ISA flags: {flags}), {memory:.0f} GiB, {platform.platform()}; {libs}"
     )
+
+
+def cpu_heading() -> str:
+    """The CPU kind a RESULTS.md section was measured on: model name and the flags that matter."""
+    from worker.tuning import describe_cpu
+
+    return describe_cpu()
+
+
+def put_section(md: Path, name: str, text: str) -> None:
+    """Put `text` into RESULTS.md as the section `name` of this CPU kind.
+
+    The file keeps one section per benchmark and CPU kind measured: a run replaces only the
+    section of its own benchmark on its own kind of CPU, and appends one the file lacks.
+    """
+    key = f"{name} on {cpu_heading()}"
+    begin, end = f"<!-- section: {key} -->", f"<!-- end section: {key} -->"
+    block = f"{begin}\n{text.rstrip()}\n{end}\n"
+    old = md.read_text(encoding="utf-8") if md.is_file() else "# nlpbatch benchmark results\n\n"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        new = head + block + rest.split(end, 1)[1].lstrip("\n")
+    else:
+        new = old.rstrip("\n") + "\n\n" + block
+    md.write_text(new, encoding="utf-8")
 
 
 def _version(package: str) -> str:
@@ -158,7 +186,9 @@ def write_results(
     png = folder / "throughput.png"
     _chart(png, results, base)
     md = folder / "RESULTS.md"
-    md.write_text(
+    put_section(
+        md,
+        "make bench",
         TEMPLATE.format(
             command=command,
             wall=wall,
@@ -172,8 +202,8 @@ def write_results(
             walls="\n".join(wall_rows(walls)),
             targets="\n".join(targets),
             notes="\n".join(f"- {n}" for n in notes),
+            cpu=cpu_heading(),
         ),
-        encoding="utf-8",
     )
     return md, png
 

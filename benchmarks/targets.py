@@ -105,6 +105,15 @@ def target_rows(results: list[Result], walls: list[WallResult], fp32_peak_share:
                 f"whole process, {run_wall.docs} docs: `run` {what} ({run_wall.name}) vs the pipeline script"
             )
             rows.append(_row(label, script.wall / run_wall.wall, goal))
+    fp32_wall = find(walls, "W2 ")
+    for prefix in ("W6 ", "W7 "):
+        auto = find(walls, prefix)
+        if auto and fp32_wall:
+            label = f"whole process: `run --precision auto` ({auto.name}) vs `run` fp32"
+            rows.append(_row(label, fp32_wall.wall / auto.wall, 1.0))
+        if auto and script:
+            label = f"whole process: `run --precision auto` ({auto.name}) vs the pipeline script"
+            rows.append(_row(label, script.wall / auto.wall, 3.0))
     submit, run_fp32 = find(results, "6b "), find(results, "4 ")
     if submit and run_fp32:
         label = f"`submit` ({submit.name.split(', ', 1)[-1]}) vs `run` fp32 with the same threads"

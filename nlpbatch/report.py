@@ -68,7 +68,13 @@ def describe(report: dict[str, Any]) -> str:
             shown += f", {gate['docs']} documents"
         for name, figure in (gate.get("also") or {}).items():
             shown += f", {name} {figure:.4f}"
+        if gate.get("speedup"):
+            shown += f", int8 {gate['speedup']:.2f}x fp32's speed"
+        if gate.get("reused_from"):
+            shown += f", verdict measured {gate['reused_from']}"
         gate_text = f", int8 gate {'passed' if gate['passed'] else 'failed'} ({shown})"
+        if gate.get("why"):
+            gate_text += f": {gate['why']}"
     repeats = describe_repeats(report.get("repeated_ids"))
     return (
         f"{report['docs']} documents ({report['errors']} errors) in {report['seconds']:.1f}s"

@@ -121,6 +121,9 @@ def session_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         (home / "onnx").symlink_to(shared, target_is_directory=True)
     saved = os.environ.get("NLPBATCH_HOME")
     os.environ["NLPBATCH_HOME"] = str(home)
+    # Tests share one home per session, and many break int8 on purpose by patching code the
+    # verdict key cannot see: each gate measures afresh unless a test asks for reuse.
+    os.environ["NLPBATCH_REUSE_VERDICTS"] = "0"
     yield home
     if saved is None:
         os.environ.pop("NLPBATCH_HOME", None)

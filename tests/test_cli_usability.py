@@ -119,7 +119,8 @@ def test_the_readme_table_lists_every_nlpbatch_variable_the_settings_read() -> N
     import re
 
     root = Path(__file__).resolve().parent.parent
-    source = (root / "nlpbatch" / "settings.py").read_text()
+    # The settings, and the precision verdicts' two switches (read where the gate runs).
+    source = (root / "nlpbatch" / "settings.py").read_text() + (root / "worker" / "tuning.py").read_text()
     read = set(re.findall(r'"NLPBATCH_([A-Z_]+)"', source)) | set(re.findall(r'read\("([A-Z_]+)"', source))
     assert {"POOL", "THREADS", "HOME", "BROKER_URL"} <= read
     table = {m for m in re.findall(r"^\| `NLPBATCH_([A-Z_]+)` \|", (root / "README.md").read_text(), re.M)}

@@ -17,6 +17,13 @@ from tests.engines import engine, run_gate
 from tests.test_engine import mixed_texts
 
 
+@pytest.fixture(autouse=True)
+def accuracy_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the accuracy verdict: `auto` asks no speed of int8 here (a tiny
+    model's timings are noise); tests/test_tuning.py covers the speed half of the choice."""
+    monkeypatch.setenv("NLPBATCH_INT8_MIN_SPEEDUP", "0")
+
+
 def run_cli(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     return result.exit_code, result.stdout

@@ -6,6 +6,8 @@ pyproject.toml (see `producer.cli`), so the producer never imports worker module
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import click
 
 from nlpbatch import defaults
@@ -96,22 +98,86 @@ def export(ctx: click.Context, model: str, task: str, precision: str) -> None:
     click.echo(str(folder))
 
 
+@models.command("tune")
+@click.argument("model")
+@click.option("--task", "-t", required=True, help="Task name or alias (see `nlpbatch tasks`).")
+@click.option(
+    "--docs",
+    "docs",
+    default=None,
+    help="Documents to measure on, in any input format `run` reads (best: the corpus's own) "
+    "[default: a built-in sample of English sentences, for tasks that read `text` alone].",
+)
+@click.option(
+    "--threads", type=int, default=None, help="Model threads, as the jobs will run [default: every core]."
+)
+@backend_option
+@click.option("--gate-threshold", type=float, default=None, help="The pass mark [default: the task's].")
+@click.option("--gate-docs", type=click.IntRange(min=1), default=defaults.GATE_DOCS, show_default=True)
+@click.pass_context
+@handle_errors
+def tune(
+    ctx: click.Context,
+    model: str,
+    task: str,
+    docs: str | None,
+    threads: int | None,
+    backend: str,
+    gate_threshold: float | None,
+    gate_docs: int,
+) -> None:
+    """Measure MODEL's fp32 and int8 for TASK on this machine and keep the verdict.
+
+    `--precision auto` jobs with the same model, task, parameters, threads and backend on a
+    machine with the same CPU and libraries then reuse it instead of running the int8 gate.
+    """
+    from worker.tuning import describe_verdict, tune_model
+
+    settings = settings_for(ctx)
+    check_backend(backend, task)
+    gate = tune_model(
+        settings, model, task, docs=docs, threads=threads, backend=backend,
+        threshold=gate_threshold, gate_docs=gate_docs,
+    )  # fmt: skip
+    click.echo(describe_verdict(gate))
+
+
 @models.command("list")
 @click.pass_context
 def list_models(ctx: click.Context) -> None:
-    """List the cached exports: model, task, precision, size and folder."""
+    """List the cached exports (model, task, precision, size, folder) and the kept verdicts."""
     from worker.models.cache import cached_exports
+    from worker.tuning import kept_verdicts
 
     cache = settings_for(ctx).onnx_dir
     exports = cached_exports(cache)
     if not exports:
         click.echo(f"no exports in {cache}")
-        return
-    rows = [("MODEL", "TASK", "PRECISION", "SIZE", "FOLDER")]
-    rows += [(e.model, e.task, e.precision, _size(e.size), str(e.folder)) for e in exports]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    else:
+        rows: list[tuple[str, ...]] = [("MODEL", "TASK", "PRECISION", "SIZE", "FOLDER")]
+        rows += [(e.model, e.task, e.precision, _size(e.size), str(e.folder)) for e in exports]
+        _table(rows)
+    verdicts = kept_verdicts(cache)
+    if verdicts:
+        click.echo("")
+        click.echo("VERDICTS (--precision auto on this home's machines)")
+        rows = [("MODEL", "TASK", "CHOSEN", "INT8 SPEED", "ACCURACY", "CPU", "MEASURED")]
+        for verdict in verdicts:
+            key, gate = verdict.get("key", {}), verdict.get("gate", {})
+            speed = f"{gate['speedup']:.2f}x fp32" if gate.get("speedup") else "-"
+            value = gate.get("value")
+            accuracy = f"{gate.get('metric')} {value:.4f}" if value is not None else "-"
+            flags = " ".join(f for f in key.get("cpu", {}).get("flags", []) if "vnni" in f or "amx" in f)
+            cpu = f"{key.get('cpu', {}).get('model', '?')} {flags}".strip()
+            rows.append((str(key.get("model")), str(key.get("task")), str(gate.get("precision")), speed,
+                         accuracy, cpu, str(verdict.get("measured_at", ""))))  # fmt: skip
+        _table(rows)
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[4])
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 def _size(size: float) -> str:

@@ -146,8 +146,18 @@ class Engine:
             reused=len(docs) - len(todo),
         )
 
-    def decide(self, messages: Iterator[ChunkMessage], options: GateOptions, *, requested: str) -> Decision:
+    def decide(
+        self,
+        messages: Iterator[ChunkMessage],
+        options: GateOptions,
+        *,
+        requested: str,
+        reuse: bool = True,
+        keep_unsettled: bool = False,
+    ) -> Decision:
         """The job's precision, decided by the int8 gate on its first chunks (see worker.gate)."""
         from worker.gate import decide
 
-        return decide(self, messages, options, requested=requested)
+        return decide(
+            self, messages, options, requested=requested, reuse=reuse, keep_unsettled=keep_unsettled
+        )
