@@ -113,7 +113,13 @@ def export(ctx: click.Context, model: str, task: str, precision: str) -> None:
 )
 @backend_option
 @click.option("--gate-threshold", type=float, default=None, help="The pass mark [default: the task's].")
-@click.option("--gate-docs", type=click.IntRange(min=1), default=defaults.GATE_DOCS, show_default=True)
+@click.option(
+    "--gate-docs",
+    type=click.IntRange(min=1),
+    default=defaults.GATE_DOCS,
+    show_default=True,
+    help="Documents the gate reads first (more, up to 2,048, while its interval holds the pass mark).",
+)
 @click.pass_context
 @handle_errors
 def tune(
