@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.family_tokenizers import tokenizer_for
+from worker.pipelines import passages as passages_module
+from worker.pipelines.passages import token_offsets
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCABULARY = (
@@ -19,7 +22,7 @@ VOCABULARY = (
     "plan data model results study new first last local public price prices service team game "
     "said says reported announced expected increase decrease during after before because while "
     "however although morning evening week month café résumé naïve crème brûlée Seoul Paris "
-    "well-known state-of-the-art e-mail 2024 3.5% $12.40 U.S. Dr. (see above) [note] \"quoted\""
+    'well-known state-of-the-art e-mail 2024 3.5% $12.40 U.S. Dr. (see above) [note] "quoted"'
 ).split()
 EXTRAS = ["서울에 갔어요", "감사합니다", "😀", "🚀✨", "👍🏽", "naïve—café", "…", "東京"]
 
@@ -112,3 +115,47 @@ def test_a_million_character_document_is_embedded_in_its_passages_memory(tiny_be
     bound = output + token_ids + (48 << 20)
     print(f"{passages} passages, peak RSS growth {growth / 2**20:.1f} MiB, bound {bound / 2**20:.1f} MiB")
     assert growth <= bound, f"peak RSS grew {growth / 2**20:.1f} MiB, bound {bound / 2**20:.1f} MiB"
+
+
+TRICKY = (
+    document(30_000, seed=3)
+    + "   x" * 50
+    + " "
+    + "😀" * 300
+    + " a"
+    + "b" * 300
+    + " end  \n\n 서울에갔어요서울에갔어요 .\t\t👍🏽👍🏽 naïve  "
+    + document(8_000, seed=4)
+)
+
+
+@pytest.mark.parametrize(
+    "family", ["roberta", "xlm-roberta", "deberta-v2", "albert", "electra", "gpt2", "t5"]
+)
+def test_sliced_tokenization_equals_the_whole_text_on_every_tokenizer(
+    family: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Token offsets from slices of 2,000 characters are those of tokenizing the text whole."""
+    check_sliced(tokenizer_for(family, tmp_path / family), monkeypatch)
+
+
+def test_sliced_tokenization_equals_the_whole_text_on_minilm(
+    minilm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import AutoTokenizer
+
+    from nlpbatch.modelref import resolve
+
+    check_sliced(AutoTokenizer.from_pretrained(str(resolve(minilm).path)), monkeypatch)
+
+
+def check_sliced(tok: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = passages_module._whole(tok, TRICKY)
+    tokenized: list[int] = []
+    original = passages_module._whole
+    monkeypatch.setattr(passages_module, "_whole", lambda t, x: (tokenized.append(len(x)), original(t, x))[1])
+    assert token_offsets(tok, TRICKY, slice_chars=2_000, margin=64) == whole
+    assert tokenized == []  # cut in slices, never fell back to the whole text
+    # A text with no whitespace to cut at is tokenized whole, with the same result.
+    blob = "x" * 5_000
+    assert token_offsets(tok, blob, slice_chars=2_000, margin=64) == original(tok, blob)
