@@ -151,6 +151,15 @@ class Pipeline:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         return self.model.runtime.run(feeds)
 
+    def reduce(self, feature: Feature, outputs: Outputs) -> Outputs:
+        """What is kept of one feature's outputs until its document's postprocess; all by default.
+
+        Called right after the feature's batch has run, with views into that batch's arrays.
+        A task that needs only a summary (a pooled vector) returns it here, as arrays of its
+        own, so a chunk of long documents holds that summary, not every token's outputs.
+        """
+        return outputs
+
     def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:
         """The task's fields for one document, from its features' outputs."""
         raise NotImplementedError
@@ -257,7 +266,10 @@ class Pipeline:
         for row, k in enumerate(batch):
             n = len(features[k].input_ids)
             self.stats.tokens += n
-            outputs[k] = {
-                name: (value[row, :n] if name in self.token_outputs else value[row])
-                for name, value in result.items()
-            }
+            outputs[k] = self.reduce(
+                features[k],
+                {
+                    name: (value[row, :n] if name in self.token_outputs else value[row])
+                    for name, value in result.items()
+                },
+            )

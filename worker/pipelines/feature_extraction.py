@@ -18,6 +18,9 @@ from worker.models.loader import LoadedModel
 from worker.pipelines.base import Feature, Outputs, Pipeline
 from worker.pipelines.passages import check_passage_params, spans
 
+#: Passages tokenized per tokenizer call.
+PASSAGES_PER_CALL = 256
+
 
 def pool(hidden: np.ndarray, pooling: str) -> np.ndarray:
     """One vector from a text's token vectors (tokens, dim): their mean, the first (cls) or max."""
@@ -42,28 +45,38 @@ class FeatureExtractionPipeline(Pipeline):
         n = self.params["passages"]
         if not n:
             return super().encode(docs)
-        cuts = [spans(self.tokenizer, d["text"], n, self.params["overlap"]) for d in docs]
-        texts = [d["text"][a:b] for d, doc_cuts in zip(docs, cuts, strict=True) for a, b in doc_cuts]
-        enc = self.tokenizer(
-            texts, truncation=True, max_length=n, return_attention_mask=False, return_token_type_ids=True
-        )
         features: list[list[Feature]] = []
-        row = 0
-        for i, doc_cuts in enumerate(cuts):
-            group = []
-            for a, b in doc_cuts:
-                extra = {"start": a, "end": b}
-                group.append(Feature(i, enc["input_ids"][row], enc["token_type_ids"][row], extra))
-                row += 1
+        for i, doc in enumerate(docs):
+            text = doc["text"]
+            cuts = spans(self.tokenizer, text, n, self.params["overlap"])
+            group: list[Feature] = []
+            # A few hundred passages per tokenizer call: a long document's passages never
+            # have all their tokenizer objects alive at once.
+            for at in range(0, len(cuts), PASSAGES_PER_CALL):
+                part = cuts[at : at + PASSAGES_PER_CALL]
+                enc = self.tokenizer(
+                    [text[a:b] for a, b in part],
+                    truncation=True,
+                    max_length=n,
+                    return_attention_mask=False,
+                    return_token_type_ids=True,
+                )
+                for row, (a, b) in enumerate(part):
+                    extra = {"start": a, "end": b}
+                    group.append(Feature(i, enc["input_ids"][row], enc["token_type_ids"][row], extra))
             features.append(group)
         return features
 
-    def vector(self, outputs: Outputs) -> list[float]:
+    def reduce(self, feature: Feature, outputs: Outputs) -> Outputs:
+        """Each text's pooled vector, kept instead of its last hidden state."""
         hidden = outputs["last_hidden_state"].astype(np.float32)  # (tokens, dim), no padding
         vector = pool(hidden, self.params["pooling"])
         if self.params["normalize"]:
             vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
-        return list(vector.astype(np.float32).tolist())
+        return {"vector": np.array(vector, dtype=np.float32)}  # a copy: no view into the batch
+
+    def vector(self, outputs: Outputs) -> list[float]:
+        return list(outputs["vector"].tolist())
 
     def postprocess(self, doc: Doc, features: list[Feature], outputs: list[Outputs]) -> Record:
         if not self.params["passages"]:
