@@ -255,6 +255,7 @@ def start_worker(
     full_disk_merges: int | None = None,
     report_modules: bool = False,
     paced_model: float | None = None,
+    backend: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """A real `nlpbatch worker` process; its own process group, so tests can kill it whole.
 
@@ -263,7 +264,8 @@ def start_worker(
     while it holds one. `runtime_faults` makes the first N model runs of each worker process
     fail whatever their input, and `full_disk_merges` its first N merges as on a full disk.
     `report_modules` makes it log the heavy libraries it has imported after each chunk, and
-    `paced_model` makes it log each real model call and wait that long after it.
+    `paced_model` makes it log each real model call and wait that long after it. `backend`
+    is its `--backend`.
     """
     cmd = [*nlpbatch_cmd(), "worker"]
     hooks = {
@@ -281,6 +283,8 @@ def start_worker(
     cmd += ["--concurrency", str(concurrency), "--loglevel", "INFO"]
     if threads is not None:
         cmd += ["--threads", str(threads)]
+    if backend is not None:
+        cmd += ["--backend", backend]
     fh = log.open("ab")
     return subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
 

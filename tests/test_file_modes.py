@@ -80,3 +80,38 @@ def test_run_writes_its_output_and_report_with_the_mode_of_the_umask(
     assert result.exit_code == 0, result.output
     assert mode_of(out) == 0o666 & ~umask
     assert mode_of(tmp_path / "run.jsonl.report.json") == 0o666 & ~umask
+
+
+@pytest.fixture(params=[0o022, 0o077], ids=["umask022", "umask077"])
+def export_umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    old = os.umask(request.param)
+    try:
+        yield request.param
+    finally:
+        os.umask(old)
+
+
+def test_model_exports_get_the_mode_of_the_umask(
+    tiny_bert: Path, tiny_gpt2: Path, tmp_path: Path, export_umask: int
+) -> None:
+    """Workers of other users (a group) share one model cache: its folders and files follow the
+    umask, as outputs do (0755 and 0644 under 022), not 0700 and 0600 whatever the umask."""
+    from nlpbatch.modelref import resolve
+    from worker.models.ct2_store import ct2_model_dir
+    from worker.models.openvino_store import openvino_model_dir
+    from worker.models.store import onnx_model_dir
+
+    cache = tmp_path / "cache"  # a private cache, so the export is made here under this umask
+    bert = resolve(str(tiny_bert))
+    onnx = onnx_model_dir(bert, "text-classification", "fp32", cache)
+    openvino = openvino_model_dir(bert, "text-classification", "fp32", cache)
+    assert (onnx / "model.onnx_data").is_file() and (openvino / "openvino_model.bin").is_file()
+    if export_umask == 0o077:  # one conversion (a child process) is enough: the model's files,
+        # 0644 here, are copied in, and must not keep their own mode
+        ct2 = ct2_model_dir(resolve(str(tiny_gpt2)), "text-generation-with-past", cache)
+        assert (ct2 / "ct2" / "model.bin").is_file()
+    made = [cache, *cache.rglob("*")]
+    dirs = {str(p.relative_to(tmp_path)): mode_of(p) for p in made if p.is_dir()}
+    files = {str(p.relative_to(tmp_path)): mode_of(p) for p in made if p.is_file()}
+    assert dirs == {name: 0o777 & ~export_umask for name in dirs}
+    assert files == {name: 0o666 & ~export_umask for name in files}

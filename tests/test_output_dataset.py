@@ -113,3 +113,42 @@ def test_a_worker_s_parts_take_their_columns_from_the_job_s_parameters(
     worker_side.write_part(0, records(0))
     names = pq.read_schema(folder / "part-00000000.parquet").names
     assert ("predictions" in names) is has_predictions
+
+
+def test_a_dataset_with_kept_fields_reads_back_in_order_with_duckdb_and_datasets(
+    tiny_bert: Path, tmp_path: Path
+) -> None:
+    """One part per document: 13 parts, so `part-10` would sort before `part-2` unpadded; the
+    last holds only the error record of a malformed line, and has the kept columns too."""
+    import datasets
+    import duckdb
+
+    rows = [
+        {"id": f"r{i}", "text": f"review {i} , i love it", "title": f"t{i}", "stars": i % 5}
+        for i in range(12)
+    ]
+    source = tmp_path / "reviews.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
+    out = tmp_path / "rated"
+    result = CliRunner().invoke(
+        main,
+        ["run", str(source), "-t", "sentiment", "-m", str(tiny_bert), "-o", f"{out}/", "--chunk-size", "1",
+         "--keep-fields", "title,stars", "--quiet"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    ids = [r["id"] for r in rows] + [f"{source}:13"]
+    titles = [r["title"] for r in rows] + [None]
+    stars = [str(r["stars"]) for r in rows] + [None]  # strings as read, other values as JSON text
+
+    table = duckdb.sql(f"SELECT id, title, stars, label FROM read_parquet('{out}/part-*.parquet')")
+    got = table.fetchall()
+    assert [(i, t, s) for i, t, s, _ in got] == list(zip(ids, titles, stars, strict=True))
+    assert {label for *_, label in got[:12]} <= {"POSITIVE", "NEGATIVE"} and got[12][3] is None
+
+    loaded = datasets.load_dataset(
+        "parquet", data_files=f"{out}/part-*.parquet", split="train", cache_dir=str(tmp_path / "hf")
+    )
+    assert loaded["id"] == ids and loaded["title"] == titles and loaded["stars"] == stars
+    assert loaded.column_names == ["id", "title", "stars", "label", "score", "error"]
+    assert ds.dataset(out, format="parquet").to_table().column("title").to_pylist() == titles

@@ -24,7 +24,15 @@ from nlpbatch import storage
 from nlpbatch.columns import output_fields
 from nlpbatch.errors import OutputError
 from nlpbatch.outputs.base import Output
-from nlpbatch.outputs.records import RecordWriter, arrow_schema, jsonl_bytes, read_records, to_row
+from nlpbatch.outputs.records import (
+    TEXT_TYPE,
+    RecordWriter,
+    arrow_schema,
+    jsonl_bytes,
+    kept_names,
+    read_records,
+    to_row,
+)
 from nlpbatch.schema import Record
 from nlpbatch.tasks import TaskSpec
 
@@ -52,14 +60,24 @@ def dataset_output(output: str, output_format: str) -> str:
     return folder + "/"
 
 
-def parquet_bytes(spec: TaskSpec, records: list[Record], params: dict[str, Any] | None) -> bytes:
-    """Records as the bytes of one Parquet file with the job's schema (task and parameters)."""
+def parquet_bytes(
+    spec: TaskSpec, records: list[Record], params: dict[str, Any] | None, keep: list[str] | None = None
+) -> bytes:
+    """Records as the bytes of one Parquet file with the job's schema (task and parameters).
+
+    Kept input fields (`keep`, the job's `--keep-fields`; by default those in the records) are
+    string columns after the id: strings as read, other values as JSON text, so that parts
+    written apart, one of error records only among them, have one schema.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = arrow_schema(spec, params)
+    own = {"id", "error", *spec.output_fields}
+    names = [n for n in keep if n not in own] if keep is not None else kept_names(spec, records)
+    kept = dict.fromkeys(names, TEXT_TYPE)
+    schema = arrow_schema(spec, params, kept)
     fields = output_fields(spec, params)
-    table = pa.Table.from_pylist([to_row(fields, r) for r in records], schema=schema)
+    table = pa.Table.from_pylist([to_row(fields, r, kept) for r in records], schema=schema)
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()
@@ -116,7 +134,7 @@ class DatasetOutput(Output):
         if self.format == "jsonl":
             data = jsonl_bytes(records)
         else:
-            data = parquet_bytes(self._spec(), records, self._params())
+            data = parquet_bytes(self._spec(), records, self._params(), self._keep_fields())
         storage.write_bytes(self.part_location(index), data)
 
     _task: TaskSpec | None = None
@@ -138,6 +156,13 @@ class DatasetOutput(Output):
     def _params(self) -> dict[str, Any] | None:
         self._spec()
         return self._job_params
+
+    def _keep_fields(self) -> list[str] | None:
+        """The job's kept input fields as named (`--keep-fields a,b`); None for `all`, or no copy."""
+        if storage.is_file(self._at(JOB_COPY)):
+            keep = list(self._job_copy().get("keep_fields") or ())
+            return None if "all" in keep else keep
+        return None
 
     def _job_copy(self) -> dict[str, Any]:
         location = self._at(JOB_COPY)

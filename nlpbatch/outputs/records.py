@@ -91,7 +91,9 @@ def arrow_schema(
     }
     error = pa.struct([("type", pa.string()), ("message", pa.string())])
     fields = [pa.field("id", pa.string())]
-    fields += [pa.field(n, pa.string() if t == JSON_TYPE else t) for n, t in (kept or {}).items()]
+    fields += [
+        pa.field(n, pa.string() if t in (JSON_TYPE, TEXT_TYPE) else t) for n, t in (kept or {}).items()
+    ]
     fields += [pa.field(name, types[kind]) for name, kind in output_fields(spec, params).items()]
     fields.append(pa.field("error", error))
     return pa.schema(fields)
@@ -106,10 +108,8 @@ def kept_types(spec: TaskSpec, rows: list[Record]) -> dict[str, Any]:
     """
     import pyarrow as pa
 
-    own = {"id", "error", *spec.output_fields}
-    names = [n for n in dict.fromkeys(k for r in rows for k in r) if n not in own]
     types: dict[str, Any] = {}
-    for name in names:
+    for name in kept_names(spec, rows):
         try:
             kind = pa.array([r.get(name) for r in rows]).type
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -120,6 +120,15 @@ def kept_types(spec: TaskSpec, rows: list[Record]) -> dict[str, Any]:
 
 #: A kept input field whose type is not known from the first rows: each value as JSON text.
 JSON_TYPE = "json"
+#: A kept input field of a dataset's part: strings as read, other values as JSON text. Parts
+#: are written apart, by different workers, and must share one schema whatever their rows hold.
+TEXT_TYPE = "text"
+
+
+def kept_names(spec: TaskSpec, rows: list[Record]) -> list[str]:
+    """The input fields kept in `rows`, in their order: every field that is not the task's."""
+    own = {"id", "error", *spec.output_fields}
+    return [n for n in dict.fromkeys(k for r in rows for k in r) if n not in own]
 
 
 def to_row(fields: dict[str, str], record: Record, kept: dict[str, Any] | None = None) -> Record:
@@ -127,7 +136,9 @@ def to_row(fields: dict[str, str], record: Record, kept: dict[str, Any] | None =
     row: Record = {"id": None if record.get("id") is None else str(record["id"])}
     for name, kind in (kept or {}).items():
         value = record.get(name)
-        row[name] = dumps(value) if kind == JSON_TYPE and value is not None else value
+        if value is not None and (kind == JSON_TYPE or (kind == TEXT_TYPE and not isinstance(value, str))):
+            value = dumps(value)
+        row[name] = value
     for name, kind in fields.items():
         value = record.get(name)
         if kind == "json" and value is not None:

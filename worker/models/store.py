@@ -43,9 +43,9 @@ GRAPHS = ("*.onnx", "*.xml", "ct2/model.bin")
 
 def cache_key(source: ModelSource, export_task: str, precision: str, recipe: str = EXPORT_RECIPE) -> str:
     """The cache folder name: readable prefix, then a hash of what defines the export."""
-    digest = hashlib.sha256(
-        f"{source.content_key}|{export_task}|{precision}|{recipe}".encode()
-    ).hexdigest()[:16]
+    digest = hashlib.sha256(f"{source.content_key}|{export_task}|{precision}|{recipe}".encode()).hexdigest()[
+        :16
+    ]
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", source.ref.strip("/").split("/")[-1])[:40]
     return f"{slug}-{export_task}-{precision}-{digest}"
 
@@ -104,6 +104,7 @@ def cached_entry(final: Path, build: Callable[[Path], dict[str, Any]]) -> Path:
         try:
             meta = build(tmp)
             (tmp / MARKER).write_text(json.dumps(meta, indent=2))
+            follow_umask(tmp)
             if final.exists():  # an entry without its marker is torn: replace it
                 shutil.rmtree(final)
             os.rename(tmp, final)
@@ -111,6 +112,34 @@ def cached_entry(final: Path, build: Callable[[Path], dict[str, Any]]) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return final
+
+
+def follow_umask(folder: Path) -> None:
+    """Give `folder` and all in it the modes the umask gives (0755 and 0644 under 022).
+
+    `tempfile.mkdtemp` makes the folder 0700, ONNX writes `model.onnx_data` 0600, and files
+    copied from the model keep the model's own modes, whatever the umask: workers of other users
+    sharing the cache (a group, under umask 002) could not read an export one of them made.
+    """
+    mask = current_umask()
+    folder.chmod(0o777 & ~mask)
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            continue
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)
+
+
+def current_umask() -> int:
+    """This process's umask, read without changing it where Linux shows it (threads may be creating files)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def onnx_model_dir(source: ModelSource, export_task: str, precision: str, cache: Path) -> Path:
