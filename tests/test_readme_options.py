@@ -2,37 +2,69 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from nlpbatch import retry
-from nlpbatch.jobstore import JobState
-from nlpbatch.settings import Settings
+from nlpbatch import defaults
+from nlpbatch.jobstore import JobStore
 from producer import client as producer_client
 from producer.cli import main
 from producer.schedule import load_config
+from tests.helpers import RedisServer
+from tests.integration.jobs import wait_until
+
+#: `nlpbatch wait JOB --broker URL` with the producer's Redis patience set to 3 s, in its own
+#: process: the five minutes are `defaults.PRODUCER_REDIS_PATIENCE`, read when producer loads.
+WAIT_WITH_PATIENCE = """
+import sys
+from nlpbatch import defaults
+defaults.PRODUCER_REDIS_PATIENCE = 3.0
+from producer.cli import main
+main(["wait", sys.argv[1], "--broker", sys.argv[2]])
+"""
 
 
-class _Status:
-    state = JobState.DONE
-    complete = True
+def test_wait_keeps_trying_an_unreachable_redis_for_five_minutes(tmp_path: Path) -> None:
+    """Redis goes away under a running `wait`: it keeps trying, with backoff, for its patience
+    (300 s; 3 s here), then gives up saying how long Redis was unreachable."""
+    assert defaults.PRODUCER_REDIS_PATIENCE == 300.0 == producer_client.REDIS_PATIENCE
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        store = JobStore.from_url(server.url)
+        store.create(
+            "j", {"job_id": "j", "task": "sentiment", "model": "m", "output": "o.jsonl", "inputs": []}
+        )
+        store.set_total("j", 2)  # no chunk ever done: `wait` polls until Redis goes
+        waiting = subprocess.Popen(
+            [sys.executable, "-c", WAIT_WITH_PATIENCE, "j", server.url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        me = str(store.r.client_id())
 
+        def polling() -> bool:  # a connection of `wait`'s, 2 s old and busy: its polling loop
+            return any(
+                c["id"] != me and int(c["age"]) >= 2 and int(c["idle"]) == 0 for c in store.r.client_list()
+            )
 
-def test_wait_keeps_trying_an_unreachable_redis_for_five_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[float] = []
-
-    def patiently(call: Any, *, what: str, patience: float, max_pause: float = 30.0) -> Any:
-        seen.append(patience)
-        return _Status()
-
-    monkeypatch.setattr(retry, "patiently", patiently)
-    monkeypatch.setattr(producer_client, "connect", lambda settings: object())
-    status = producer_client.wait_job(Settings(broker_url="redis://127.0.0.1:1/0"), "j")
-    assert status.state is JobState.DONE and seen == [300.0]
+        wait_until(polling, 30, "wait polling")
+    finally:
+        server.stop()
+    stopped = time.monotonic()
+    _, stderr = waiting.communicate(timeout=30)
+    gave_up = time.monotonic() - stopped
+    assert waiting.returncode == 1, stderr
+    assert "Redis unreachable for 3 s" in stderr.splitlines()[-1], stderr
+    pauses = [float(p) for p in re.findall(r"Redis unreachable \(.*\); trying again in ([\d.]+) s", stderr)]
+    assert len(pauses) >= 2, stderr  # it tried again, more than once, and said so
+    # It gives up once the next pause would pass its patience: within it, and not for ever.
+    assert sum(pauses) <= 3.0 and sum(pauses) <= gave_up < 6, (pauses, gave_up)
 
 
 class _Started:
