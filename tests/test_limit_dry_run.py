@@ -11,7 +11,6 @@ from tokenizers import Tokenizer
 
 from nlpbatch.outputs.records import read_records
 from producer.cli import main
-from producer.job import prepare_job
 
 
 def job(command: str, source: str, task: str, model: str, out: str, *extra: str) -> list[str]:
@@ -32,18 +31,29 @@ def test_limit_runs_only_the_first_documents(corpus: Path, tiny_bert: Path, tmp_
     assert json.loads(result.stdout)["chunks"] == 2  # the report on stdout; progress goes to stderr
 
 
+def queued_chunks(broker_url: str) -> list[dict]:
+    """The chunk messages waiting in the queue, as Celery's JSON serializer wrote them."""
+    import base64
+
+    import redis
+
+    bodies = [json.loads(raw) for raw in redis.Redis.from_url(broker_url).lrange("nlpbatch", 0, -1)]
+    return [json.loads(base64.b64decode(b["body"]))[0][0] for b in reversed(bodies)]  # oldest first
+
+
 def test_a_submitted_job_with_a_limit_queues_only_its_chunks(
-    corpus: Path, tiny_bert: Path, tmp_path: Path
+    corpus: Path, tiny_bert: Path, tmp_path: Path, broker_url: str
 ) -> None:
-    spec = prepare_job(
-        task="sentiment",
-        model=str(tiny_bert),
-        inputs=[str(corpus)],
-        output=str(tmp_path / "o.jsonl"),
-        chunk_size=2,
-        limit=5,
-    )
-    assert [len(m.docs) for m in spec.messages("j")] == [2, 2, 1]
+    out = str(tmp_path / "o.jsonl")
+    args = job("submit", str(corpus), "sentiment", str(tiny_bert), out, "--limit", "5", "--chunk-size", "2")
+    code, output = invoke(*args, "--broker", broker_url)
+    assert code == 0, output
+    chunks = queued_chunks(broker_url)
+    assert [[d["id"] for d in c["docs"]] for c in chunks] == [["d0", "d1"], ["d2", "d3"], ["d4"]]
+    assert {c["job_id"] for c in chunks} == {output.split()[0]}
+
+
+def test_a_limit_of_zero_is_refused(corpus: Path, tiny_bert: Path, tmp_path: Path) -> None:
     code, output = invoke(
         *job("run", str(corpus), "sentiment", str(tiny_bert), str(tmp_path / "o.jsonl"), "--limit", "0")
     )

@@ -186,7 +186,7 @@ def test_cpu_batches_stay_small_unless_the_job_asks_for_larger(
     assert len(padded_per_call(max_batch_tokens=8192)) == 1  # all ten in one call
 
 
-def test_a_gpu_runtime_gets_large_model_calls() -> None:
+def test_the_default_token_budget_is_the_gpu_one_for_a_runtime_that_reports_cuda() -> None:
     from types import SimpleNamespace
 
     from worker.pipelines.batching import CPU_MAX_BATCH_TOKENS, GPU_MAX_BATCH_TOKENS, default_max_tokens

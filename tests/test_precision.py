@@ -188,3 +188,69 @@ def test_the_generate_gate_compares_the_generated_texts(tiny_gpt2: Path, setting
     assert result.metric == "text_agreement" and result.docs == 6
     assert result.value is not None and result.value in {i / 6 for i in range(7)}
     assert result.precision == ("int8" if result.passed else "fp32")
+
+
+def _negated(run: Any) -> Any:
+    """A runtime's `run` whose every output is negated: labels, spans and embeddings all change."""
+
+    def broken(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {name: -value for name, value in run(feeds).items()}
+
+    return broken
+
+
+def _shifted(generate: Any) -> Any:
+    """A generation runtime's `generate` that writes the next vocabulary entry for each new token."""
+
+    def broken(input_ids: np.ndarray, attention_mask: np.ndarray, **kwargs: Any) -> np.ndarray:
+        out = generate(input_ids, attention_mask, **kwargs).copy()
+        new = out[:, input_ids.shape[1] :]
+        out[:, input_ids.shape[1] :] = (new + 1) % 64 + 16  # ordinary tokens, never the one generated
+        return out
+
+    return broken
+
+
+GATED: dict[str, tuple[Any, dict[str, Any], str]] = {
+    # task: (the model's fixture, or tiny_models' arguments; params; metric)
+    "embed": ("tiny_bert", {}, "cosine"),
+    "sentiment": ("tiny_bert", {}, "label_agreement"),
+    "ner": (("bert", "token-classification"), {}, "span_agreement"),
+    "qa": (("bert", "question-answering"), {}, "span_agreement"),
+    "generate": ("tiny_gpt2", {"max_new_tokens": 4}, "text_agreement"),
+}
+
+
+@pytest.mark.parametrize("task", list(GATED))
+def test_the_same_gate_passes_a_sound_int8_model_and_fails_a_broken_one(
+    task: str, request: pytest.FixtureRequest, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    which, params, metric = GATED[task]
+    built = (
+        request.getfixturevalue(which)
+        if isinstance(which, str)
+        else request.getfixturevalue("tiny_models")(*which)
+    )
+    model = str(built)
+    texts = mixed_texts(12, seed=11)
+    if task == "qa":
+        docs = [{"id": i, "question": "what is it ?", "context": t} for i, t in enumerate(texts)]
+    else:
+        docs = [{"id": i, "text": t} for i, t in enumerate(texts)]
+    engine.configure(settings, threads=1, backend="onnx")
+    method = "generate" if task == "generate" else "run"
+    decisions = {}
+    for case in ("broken", "sound"):
+        fp32 = engine.get_model(task, model, "fp32", params).runtime
+        int8 = engine.get_model(task, model, "int8", params).runtime
+        # Sound: int8 computes exactly what fp32 computes. Broken: int8's outputs are wrong.
+        real = getattr(fp32, method)
+        monkeypatch.setattr(
+            int8, method, real if case == "sound" else (_shifted if task == "generate" else _negated)(real)
+        )
+        decisions[case] = run_gate(task, model, params, docs, requested="auto")
+        monkeypatch.undo()
+    sound, broken = decisions["sound"], decisions["broken"]
+    assert sound.metric == broken.metric == metric
+    assert sound.passed and sound.precision == "int8" and sound.value == pytest.approx(1.0)
+    assert not broken.passed and broken.precision == "fp32" and broken.value < 0.5, broken

@@ -118,14 +118,28 @@ def test_the_first_run_of_a_model_says_it_exports_it_and_keeps_exporter_warnings
     assert "exporting" not in again[2]
 
 
-def test_the_int8_gate_says_what_it_checks_and_what_it_chose(
+def test_the_int8_gate_says_what_it_checks_and_that_it_passed(
     session_home: Path, corpus: Path, tiny_bert: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "o.jsonl"
-    code, _, stderr = run_sentiment(corpus, tiny_bert, out, "--precision", "auto")
+    # Any label agreement is at least 0: the gate must pass.
+    code, _, stderr = run_sentiment(corpus, tiny_bert, out, "--precision", "auto", "--gate-threshold", "0")
     assert code == 0, stderr
     assert "checking int8 against fp32 on the job's first documents (the int8 gate)" in stderr
-    assert "int8 gate passed on 7 documents in " in stderr or "int8 gate failed on 7 documents in " in stderr
+    assert "int8 gate passed on 7 documents in " in stderr and "s: running in int8" in stderr
+
+
+def test_the_int8_gate_says_that_it_failed_and_runs_fp32(
+    session_home: Path, corpus: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "o.jsonl"
+    # int8 embeddings are never exactly fp32's: a cosine of 1.0 cannot be met.
+    code, _, stderr = run_cli(
+        "run", str(corpus), "-t", "embed", "-m", str(tiny_bert), "-o", str(out),
+        "--precision", "auto", "--gate-threshold", "1",
+    )  # fmt: skip
+    assert code == 0, stderr
+    assert "int8 gate failed on 7 documents in " in stderr and "s: running in fp32" in stderr
 
 
 def test_the_rate_of_documents_the_int8_gate_computed_counts_the_gates_seconds() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class Worker:
     url: str
     env: dict[str, str]
     log: Path
+    proc: subprocess.Popen[bytes]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +60,7 @@ def worker(tmp_path_factory: pytest.TempPathFactory, session_home: Path) -> Iter
     proc = start_worker(env, log)
     try:
         wait_for_log(log, "ready.")
-        yield Worker(server.url, env, log)
+        yield Worker(server.url, env, log, proc)
     finally:
         stop_process(proc)
         server.stop()
@@ -297,12 +299,28 @@ def test_a_pickle_message_is_refused_and_never_unpickled(worker: Worker, tmp_pat
     assert not marker.exists()
 
 
-def test_a_message_naming_an_unregistered_task_is_rejected(worker: Worker) -> None:
+def test_a_message_naming_an_unregistered_task_is_discarded_and_the_worker_goes_on(
+    worker: Worker, tiny_bert: Path, tmp_path: Path
+) -> None:
+    """Logged once, gone from the queue and from the unacknowledged set (so never redelivered),
+    and the same worker, still running, completes the job queued behind it."""
+    r = redis.Redis.from_url(worker.url)
     app = make_celery(Settings(broker_url=worker.url))
-    app.send_task("nlpbatch.shell", args=["rm -rf /"], queue="nlpbatch")
-    wait_until(
-        lambda: "unregistered task of type 'nlpbatch.shell'" in worker.log.read_text(), 30, "rejection logged"
-    )
+    rogue = app.send_task("nlpbatch.shell", args=["rm -rf /"], queue="nlpbatch").id
+    ids = make_corpus(tmp_path / "corpus.jsonl", 6)
+    job_id = submit(worker.env, tmp_path / "corpus.jsonl", tiny_bert, tmp_path / "out.jsonl")
+    rejected = "unregistered task of type 'nlpbatch.shell'"
+    wait_until(lambda: rejected in worker.log.read_text(), 30, "rejection logged")
+
+    def held() -> list[bytes]:
+        """Every copy of the rogue message Redis still holds, queued or unacknowledged."""
+        kept = r.lrange("nlpbatch", 0, -1) + list(r.hvals("unacked"))
+        return [m for m in kept if rogue.encode() in m]
+
+    assert_job_completes(worker.env, job_id, tmp_path / "out.jsonl", ids)
+    wait_until(lambda: not held(), 10, "the rogue message discarded")
+    assert worker.proc.poll() is None, "the worker exited"
+    assert worker.log.read_text().count(rejected) == 1
 
 
 def test_the_redis_password_never_appears_in_logs_or_status(

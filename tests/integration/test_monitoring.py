@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
+import socket
 import subprocess
-import threading
+import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -18,6 +19,7 @@ from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings
 from tests.helpers import free_port, nlpbatch_cmd, start_worker, stop_process, wait_for_log
+from tests.integration.jobs import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -52,27 +54,39 @@ def scrape(port: int) -> dict[str, float]:
     return samples
 
 
-class EventLog:
-    """The types of the Celery events on the broker, as Flower receives them, gathered in a thread."""
+class Flower:
+    """A real Flower (`celery flower`) on the test broker; its HTTP API read as a user's tools do."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.app = make_celery(settings)
-        self.types: list[str] = []
-        self.thread = threading.Thread(target=self._listen, daemon=True)
-        self.thread.start()
+    def __init__(self, broker_url: str, log: Path) -> None:
+        self.port = free_port()
+        env = {**os.environ, "FLOWER_UNAUTHENTICATED_API": "true"}
+        cmd = [sys.executable, "-m", "celery", "--broker", broker_url, "flower"]
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [*cmd, "--address=127.0.0.1", f"--port={self.port}"],
+                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
 
-    def _listen(self) -> None:
-        with self.app.connection_for_read() as conn:
-            receiver = self.app.events.Receiver(conn, handlers={"*": lambda e: self.types.append(e["type"])})
-            with contextlib.suppress(Exception):  # the capture ends by a timeout
-                receiver.capture(limit=None, timeout=60, wakeup=False)
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as response:
+            body = response.read().decode()
+        return json.loads(body) if path.startswith("/api/") else body
 
-    def wait_until_listening(self, timeout: float = 30) -> None:
-        """Until the first heartbeat arrives (every 2 s): no later event can be missed."""
-        deadline = time.monotonic() + timeout
-        while "worker-heartbeat" not in self.types:
-            assert time.monotonic() < deadline, "no worker heartbeat event"
-            time.sleep(0.1)
+    def sees_online(self, node: str) -> bool:
+        """Flower has had an event from `node` (its heartbeats come every 2 s): from now on it
+        misses none."""
+        try:
+            metrics = self.get("/metrics")
+        except OSError:  # not serving yet
+            return False
+        return f'flower_worker_online{{worker="{node}"}} 1.0' in metrics
+
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        tasks: dict[str, dict[str, Any]] = self.get("/api/tasks")
+        return tasks
+
+    def stop(self) -> None:
+        stop_process(self.proc)
 
 
 def test_a_worker_serves_metrics_of_its_children_and_status_shows_the_rate(
@@ -82,10 +96,11 @@ def test_a_worker_serves_metrics_of_its_children_and_status_shows_the_rate(
     log = tmp_path / "worker.log"
     cmd_env = {**env, "NLPBATCH_METRICS_PORT": str(port)}
     proc = start_worker(cmd_env, log, concurrency=2)
+    flower = Flower(env["NLPBATCH_BROKER_URL"], tmp_path / "flower.log")
     try:
         wait_for_log(log, "ready.")
-        events = EventLog(Settings.from_env(cmd_env))
-        events.wait_until_listening()
+        node = f"nlpbatch-{proc.pid}@{socket.gethostname()}"
+        wait_until(lambda: flower.sees_online(node), 30, "Flower sees the worker")
         before = scrape(port)
         assert before["nlpbatch_queue_depth{queue=nlpbatch}"] == 0
 
@@ -108,8 +123,18 @@ def test_a_worker_serves_metrics_of_its_children_and_status_shows_the_rate(
         assert metrics["nlpbatch_batch_seconds_count{task=sentiment}"] >= 5
         assert metrics["nlpbatch_model_load_seconds_count{backend=onnx,task=sentiment}"] >= 1
         assert metrics["nlpbatch_queue_depth{queue=nlpbatch}"] == 0
-        # Flower's view: the worker sent task events for the job's chunks.
-        assert events.types.count("task-succeeded") == 5 and "task-sent" in events.types
+
+        # Flower's view, from its API: the job's five chunks, each done by this worker.
+        def chunks_in_flower() -> list[dict[str, Any]]:
+            return [t for t in flower.tasks().values() if t["name"] == PROCESS_CHUNK]
+
+        wait_until(
+            lambda: len(chunks_in_flower()) == 5 and all(t["state"] == "SUCCESS" for t in chunks_in_flower()),
+            20,
+            "five chunks done in Flower",
+        )
+        assert {t["worker"] for t in chunks_in_flower()} == {node}
+        assert node in flower.get("/api/workers?refresh=1")
 
         # A chunk whose model cannot be found is counted by the error's type.
         docs = [{"id": 1, "text": "x"}]
@@ -124,6 +149,7 @@ def test_a_worker_serves_metrics_of_its_children_and_status_shows_the_rate(
             time.sleep(0.5)
         assert failed.get("nlpbatch_errors_total{stage=chunk,type=UnknownModel}") == 1, failed
     finally:
+        flower.stop()
         stop_process(proc)
 
     job_id = submitted.stdout.splitlines()[0]
