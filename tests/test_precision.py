@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,13 @@ from tests.test_engine import mixed_texts
 
 
 @pytest.fixture(autouse=True)
-def accuracy_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+def accuracy_alone() -> Iterator[None]:
     """These tests are about the accuracy verdict: `auto` asks no speed of int8 here (a tiny
     model's timings are noise); tests/test_tuning.py covers the speed half of the choice."""
-    monkeypatch.setenv("NLPBATCH_INT8_MIN_SPEEDUP", "0")
+    # A monkeypatch of its own: tests that call `monkeypatch.undo()` keep this setting.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NLPBATCH_INT8_MIN_SPEEDUP", "0")
+        yield
 
 
 def run_cli(*args: str) -> tuple[int, str]:
