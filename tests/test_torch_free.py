@@ -1,4 +1,4 @@
-"""On CPU, ONNX and OpenVINO jobs never load PyTorch.
+"""On CPU, ONNX and OpenVINO jobs never load PyTorch, nor transformers.
 
 Only the one-off ONNX export and NNCF's int8 quantization, each in a child process, do.
 """
@@ -61,6 +61,8 @@ def test_an_onnx_run_on_cpu_never_imports_torch(
         output = tmp_path / f"{attempt}.jsonl"
         heavy = run_in_fresh_process(home, "run", *job, "-o", str(output), "--threads", "1")
         assert "torch" not in heavy
+        # Tokenizer and config come from tokenizer.json and config.json: no transformers.
+        assert "transformers" not in heavy
         # A run to a local file never talks to Redis: its client (~20 MiB) stays out too.
         assert "redis" not in heavy
         assert "onnxruntime" in heavy  # it did run the model
@@ -77,7 +79,7 @@ def test_an_openvino_run_on_cpu_never_imports_torch(precision: str, tiny_bert: P
     for attempt in ("first", "cached"):
         output = tmp_path / f"{attempt}.jsonl"
         heavy = run_in_fresh_process(home, "run", *job, "-o", str(output), "--threads", "1")
-        assert "torch" not in heavy and "nncf" not in heavy
+        assert "torch" not in heavy and "nncf" not in heavy and "transformers" not in heavy
         assert "openvino" in heavy  # it did run the model
         report = json.loads(Path(f"{output}.report.json").read_text())
         assert (report["backend"], report["precision"]) == ("openvino", precision)

@@ -1,4 +1,4 @@
-"""A worker on CPU runs ONNX chunks without ever loading PyTorch in its processes."""
+"""A worker on CPU runs ONNX chunks without ever loading PyTorch or transformers in its processes."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 NEEDLE = "heavy modules after chunk: "
 
 
-def test_a_worker_child_processing_an_onnx_chunk_never_imports_torch(
+def test_a_worker_child_processing_an_onnx_chunk_never_imports_torch_or_transformers(
     broker_url: str, tiny_bert: Path, tmp_path: Path
 ) -> None:
     env = {
@@ -64,4 +64,4 @@ def test_a_worker_child_processing_an_onnx_chunk_never_imports_torch(
     ]
     assert len(reports) == 2  # one chunk per job
     for heavy in reports:
-        assert "onnxruntime" in heavy and "torch" not in heavy
+        assert "onnxruntime" in heavy and "torch" not in heavy and "transformers" not in heavy

@@ -15,6 +15,8 @@ def export(model_dir: Path, export_task: str, out: Path) -> None:
     """Export the transformers model in `model_dir` for `export_task` into `out`."""
     from optimum.exporters.onnx import main_export
 
+    from worker.models.fast_tokenizer import ensure_tokenizer_json
+
     main_export(
         str(model_dir),
         output=str(out),
@@ -26,6 +28,8 @@ def export(model_dir: Path, export_task: str, out: Path) -> None:
         trust_remote_code=False,
         local_files_only=True,
     )
+    # The encoder pipelines tokenize with `tokenizers` over tokenizer.json, without transformers.
+    ensure_tokenizer_json(model_dir, out)
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 from nlpbatch.backends import BACKENDS, check_backend
 from nlpbatch.errors import JobError, ModelLoadError
 from nlpbatch.modelref import ModelSource, resolve
+from worker.models.fast_tokenizer import TOKENIZER_JSON, Config, Tokenizer
 from worker.models.generative import load_generative
 from worker.models.head import Head
 from worker.models.hf import cuda_available, gpu_device_present, light
@@ -90,9 +91,12 @@ def load_model(
         else:  # torch: check_backend let nothing else through
             runtime = _torch_runtime(source, head, threads)
             folder = source.path
-        hf = light()
-        tokenizer = hf.AutoTokenizer.from_pretrained(str(folder), use_fast=True, trust_remote_code=False)
-        config = hf.AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
+        if backend in ("onnx", "openvino") and not head.generative:
+            tokenizer, config = _encoder_files(folder)
+        else:
+            hf = light()
+            tokenizer = hf.AutoTokenizer.from_pretrained(str(folder), use_fast=True, trust_remote_code=False)
+            config = hf.AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
     except (ModelLoadError, JobError):
         raise
     except Exception as exc:
@@ -100,6 +104,19 @@ def load_model(
     seconds = time.perf_counter() - started
     log.info("loaded %s for %s on %s/%s in %.1fs", ref, task, runtime.backend, runtime.precision, seconds)
     return LoadedModel(source, tokenizer, config, runtime, seconds)
+
+
+def _encoder_files(folder: Path) -> tuple[Any, Any]:
+    """The tokenizer and config of an encoder export, read with `tokenizers` and json alone.
+
+    Only a folder with no tokenizer.json (a slow tokenizer transformers has no converter for)
+    is read with transformers.
+    """
+    config = Config.from_folder(folder)
+    if (folder / TOKENIZER_JSON).is_file():
+        return Tokenizer(folder), config
+    log.info("%s has no %s: loading its tokenizer with transformers", folder, TOKENIZER_JSON)
+    return light().AutoTokenizer.from_pretrained(str(folder), use_fast=True, trust_remote_code=False), config
 
 
 def _tokenizer_only(source: ModelSource, task: str, started: float) -> LoadedModel:
