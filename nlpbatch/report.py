@@ -70,8 +70,9 @@ def describe(report: dict[str, Any]) -> str:
             shown += f", {name} {figure:.4f}"
         gate_text = f", int8 gate {'passed' if gate['passed'] else 'failed'} ({shown})"
     repeats = describe_repeats(report.get("repeated_ids"))
+    passages = "" if report.get("passages") is None else f", {report['passages']} passages"
     return (
-        f"{report['docs']} documents ({report['errors']} errors) in {report['seconds']:.1f}s"
+        f"{report['docs']} documents{passages} ({report['errors']} errors) in {report['seconds']:.1f}s"
         + (f" + {report.get('gate_seconds') or 0:.1f}s int8 gate" if gate else "")
         + ": "
         f"{report['docs_per_second']:.1f} docs/s, {report['tokens_per_second']:.0f} tokens/s on "
@@ -114,6 +115,9 @@ class JobReport:
     gate_docs: int = 0
     #: Each process that ran chunks: its backend, precision, threads and peak memory.
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Passage records written by an `embed` job with `passages` (one per passage, beside
+    #: each failed document's error record); None for any other job, one record per document.
+    passages: int | None = None
 
     @property
     def gate_seconds(self) -> float:
@@ -159,6 +163,7 @@ class JobReport:
             "resumed_chunks": self.resumed_chunks,
             "gate_docs_reused": self.gate_docs,
             "workers": self.workers,
+            **({} if self.passages is None else {"passages": self.passages}),
         }
 
 

@@ -17,6 +17,7 @@ from nlpbatch.errors import InputError
 from nlpbatch.jobs import finalize, load_manifest
 from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.outputs import Output, open_output
+from nlpbatch.passages import document_records
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings, redact_url
 from producer.client import connect, send_chunks
@@ -43,8 +44,10 @@ class Written:
     errors: int
 
     @classmethod
-    def of(cls, records: list[dict[str, Any]]) -> Written:
-        return cls([r.get("id") for r in records], sum(1 for r in records if "error" in r))
+    def of(cls, records: list[dict[str, Any]], params: dict[str, Any] | None = None) -> Written:
+        """From a part's records: a passage job's part holds a record per passage."""
+        errors = sum(1 for r in records if "error" in r)
+        return cls([r.get("id") for r in document_records(records, params)], errors)
 
 
 class Counted(Iterator[ChunkMessage]):
@@ -60,9 +63,9 @@ class Counted(Iterator[ChunkMessage]):
         return msg
 
 
-def written_parts(output: Output) -> dict[int, Written]:
+def written_parts(output: Output, params: dict[str, Any] | None = None) -> dict[int, Written]:
     """Each chunk whose results are written (part files, or Redis results), by chunk index."""
-    return {index: Written.of(records) for index, records in output.written_parts()}
+    return {index: Written.of(records, params) for index, records in output.written_parts()}
 
 
 def check_inputs_unchanged(job: JobSpec, job_id: str, written: dict[int, Written]) -> None:
@@ -109,7 +112,7 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = defaults
     output = open_output(manifest["output"], job_id=job_id, redis=lambda: store.r)
     if status is not None and status.state is JobState.DONE:
         return Resumption(job_id, status.chunks_total or 0, 0, False, already_complete=True)
-    chunks = written_parts(output)
+    chunks = written_parts(output, job.params)
     written = set(chunks)
     if status is None and not written and output.merged():
         # Merged and cleaned up, then Redis forgot the job: nothing is missing.

@@ -192,8 +192,7 @@ def test_passage_flags_run_the_job_the_passage_params_do(
     assert code == 0, stderr
     flagged = list(read_records(by_flags))
     assert flagged == list(read_records(by_params))
-    texts = [p["text"] for r in flagged for p in r["passages"]]
-    assert len(texts) > 7  # long documents gave several passages, each with its text
+    assert len(flagged) > 7 and all("text" in r for r in flagged)  # a record per passage, with its text
 
 
 @pytest.mark.parametrize("command", ["run", "submit"])

@@ -161,7 +161,7 @@ def _process(engine: Engine, msg: ChunkMessage, store: JobStore, patience: float
     redis_call(lambda: store.record_worker(msg.job_id, worker, info))
     _, done, total = redis_call(
         lambda: store.mark_done(
-            msg.job_id, msg.index, len(records), errors, result.tokens, result.padded_tokens
+            msg.job_id, msg.index, len(msg.docs), errors, result.tokens, result.padded_tokens
         )
     )
     try:
@@ -169,11 +169,11 @@ def _process(engine: Engine, msg: ChunkMessage, store: JobStore, patience: float
     except BudgetSpent as spent:
         why = spent.why
         redis_call(lambda: _fail_job(store, msg.to_dict(), why))
-        return {"job_id": msg.job_id, "index": msg.index, "docs": len(records), "errors": errors}
+        return {"job_id": msg.job_id, "index": msg.index, "docs": len(msg.docs), "errors": errors}
     if total is not None and done >= total:
         owner = uuid.uuid4().hex  # the same across retries: one merge, however often Redis drops
         redis_call(lambda: finalize(store, msg.job_id, owner))
-    return {"job_id": msg.job_id, "index": msg.index, "docs": len(records), "errors": errors}
+    return {"job_id": msg.job_id, "index": msg.index, "docs": len(msg.docs), "errors": errors}
 
 
 def _job_of(message: Any) -> str | None:

@@ -97,7 +97,7 @@ def arrow_schema(
     return pa.schema(fields)
 
 
-def kept_types(spec: TaskSpec, rows: list[Record]) -> dict[str, Any]:
+def kept_types(spec: TaskSpec, rows: list[Record], params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Arrow types of the input fields kept in `rows` (the first rows of a job's output).
 
     A field's type is what Arrow infers from those rows; a field that is null in all of
@@ -106,7 +106,7 @@ def kept_types(spec: TaskSpec, rows: list[Record]) -> dict[str, Any]:
     """
     import pyarrow as pa
 
-    own = {"id", "error", *spec.output_fields}
+    own = {"id", "error", *output_fields(spec, params)}
     names = [n for n in dict.fromkeys(k for r in rows for k in r) if n not in own]
     types: dict[str, Any] = {}
     for name in names:
@@ -204,7 +204,7 @@ class RecordWriter:
         if self._pq is None:
             import pyarrow.parquet as pq
 
-            self._kept = kept_types(self.spec, self._raw)
+            self._kept = kept_types(self.spec, self._raw, self._params)
             self._schema = arrow_schema(self.spec, self._params, self._kept)
             self._pq = pq.ParquetWriter(str(self._tmp), self._schema)
         if self._raw:
