@@ -103,3 +103,20 @@ def test_a_passage_record_keeps_the_documents_fields_and_a_failed_document_its_e
     assert records[len(a) + 1 :] == [
         {"id": "c", "title": "C", "passage": 0, "start": 0, "end": 5, "embedding": records[-1]["embedding"]}
     ]
+
+
+def test_a_passage_jobs_written_part_counts_documents_and_names_each_once() -> None:
+    """What `resume` and a failover recount read back from a part: documents, not passage records."""
+    from producer.failover import _counts
+    from producer.recovery import Written
+
+    part = [
+        {"id": "a", "passage": 0, "start": 0, "end": 9, "embedding": [1.0]},
+        {"id": "a", "passage": 1, "start": 7, "end": 20, "embedding": [1.0]},
+        {"id": "b", "passage": 7, "error": {"type": "MalformedInput", "message": "m"}},  # a kept `passage`
+        {"id": "c", "passage": 0, "start": 0, "end": 5, "embedding": [1.0]},
+    ]
+    params = {"passages": 16, "overlap": 4}
+    assert Written.of(part, params).ids == ["a", "b", "c"] and Written.of(part, params).errors == 1
+    assert _counts(part, params) == (3, 1)
+    assert _counts(part, {"passages": 0}) == (4, 1)  # one record per document
