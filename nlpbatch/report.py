@@ -15,6 +15,7 @@ from typing import Any
 
 from nlpbatch import storage
 from nlpbatch.outputs import open_output
+from nlpbatch.passages import passage_job
 from nlpbatch.repeats import describe_repeats
 
 
@@ -195,4 +196,5 @@ def distributed_report(
         gate=manifest.get("gate"),
         repeated_ids=manifest.get("repeated_ids"),
         workers=workers,
+        passages=counters.get("passages", 0) if passage_job(manifest.get("params")) else None,
     ).to_dict()

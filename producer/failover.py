@@ -30,7 +30,7 @@ from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.errors import BrokerError
 from nlpbatch.jobstore import JobState, JobStatus, JobStore
 from nlpbatch.outputs import open_output
-from nlpbatch.passages import document_records
+from nlpbatch.passages import document_records, passage_job
 from nlpbatch.settings import Settings, redact_url
 
 log = logging.getLogger("nlpbatch.producer")
@@ -92,8 +92,8 @@ def recount(store: JobStore, job_id: str, output: Any, params: dict[str, Any] | 
     marked = {int(i) for i in store.r.smembers(store.key(job_id) + ":done")}
     lost = sorted(output.done_parts() - marked)
     for index in lost:
-        docs, errors = _counts(output.read_part(index), params)
-        store.mark_done(job_id, index, docs, errors)
+        docs, errors, passages = _counts(output.read_part(index), params)
+        store.mark_done(job_id, index, docs, errors, passages=passages)
     return len(lost)
 
 
@@ -180,8 +180,9 @@ class FailoverWatch:
         output = open_output(manifest["output"], job_id=job_id, redis=lambda: store.r)
         if store.status(job_id) is None:
             params = manifest.get("params")
-            done = {i: _counts(output.read_part(i), params) for i in output.done_parts()}
-            store.restore(job_id, manifest, done)
+            counted = {i: _counts(output.read_part(i), params) for i in output.done_parts()}
+            done = {i: (docs, errors) for i, (docs, errors, _) in counted.items()}
+            store.restore(job_id, manifest, done, sum(p for _, _, p in counted.values()))
             if self.known.chunks_total is not None:
                 store.set_total(job_id, self.known.chunks_total)
             seen = ""
@@ -207,9 +208,12 @@ class FailoverWatch:
         )
 
 
-def _counts(records: list[dict[str, Any]], params: dict[str, Any] | None) -> tuple[int, int]:
-    """(documents, error records) of a part: a passage job's part holds a record per passage."""
-    return len(document_records(records, params)), sum(1 for r in records if "error" in r)
+def _counts(records: list[dict[str, Any]], params: dict[str, Any] | None) -> tuple[int, int, int]:
+    """(documents, error records, passage records) of a part: a passage job's part holds a
+    record per passage (and one per failed document)."""
+    errors = sum(1 for r in records if "error" in r)
+    passages = len(records) - errors if passage_job(params) else 0
+    return len(document_records(records, params)), errors, passages
 
 
 def lost_reason(store: JobStore, job_id: str, settings: Settings) -> str:

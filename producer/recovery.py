@@ -17,7 +17,7 @@ from nlpbatch.errors import InputError
 from nlpbatch.jobs import finalize, load_manifest
 from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.outputs import Output, open_output
-from nlpbatch.passages import document_records
+from nlpbatch.passages import document_records, passage_job
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings, redact_url
 from producer.client import connect, send_chunks
@@ -42,12 +42,15 @@ class Written:
 
     ids: list[Any]
     errors: int
+    #: Passage records, for an `embed` job with `passages`; else 0.
+    passages: int = 0
 
     @classmethod
     def of(cls, records: list[dict[str, Any]], params: dict[str, Any] | None = None) -> Written:
         """From a part's records: a passage job's part holds a record per passage."""
         errors = sum(1 for r in records if "error" in r)
-        return cls([r.get("id") for r in document_records(records, params)], errors)
+        passages = len(records) - errors if passage_job(params) else 0
+        return cls([r.get("id") for r in document_records(records, params)], errors, passages)
 
 
 class Counted(Iterator[ChunkMessage]):
@@ -120,7 +123,8 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = defaults
     check_inputs_unchanged(job, job_id, chunks)
     # A chunk whose message still waits in Redis (or is held by a worker) is not sent twice.
     alive = alive_chunks(store, settings.queue, job_id)
-    store.restore(job_id, manifest, {i: (len(w.ids), w.errors) for i, w in chunks.items()})
+    done = {i: (len(w.ids), w.errors) for i, w in chunks.items()}
+    store.restore(job_id, manifest, done, sum(w.passages for w in chunks.values()))
     output.note_cancelled(None)
     every = Counted(job.messages(job_id))
     missing = (msg for msg in every if msg.index not in written and msg.index not in alive)

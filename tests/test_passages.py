@@ -117,6 +117,6 @@ def test_a_passage_jobs_written_part_counts_documents_and_names_each_once() -> N
         {"id": "c", "passage": 0, "start": 0, "end": 5, "embedding": [1.0]},
     ]
     params = {"passages": 16, "overlap": 4}
-    assert Written.of(part, params).ids == ["a", "b", "c"] and Written.of(part, params).errors == 1
-    assert _counts(part, params) == (3, 1)
-    assert _counts(part, {"passages": 0}) == (4, 1)  # one record per document
+    assert Written.of(part, params) == Written(["a", "b", "c"], errors=1, passages=3)
+    assert _counts(part, params) == (3, 1, 3)
+    assert _counts(part, {"passages": 0}) == (4, 1, 0)  # one record per document

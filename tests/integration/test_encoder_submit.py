@@ -111,7 +111,8 @@ def test_embed_passages_submitted_to_a_worker_equal_run(
     assert [p for i, p, _, _ in cuts if i == "d2"] == list(range(ids.count("d2")))
     # Both count documents, not passage records; `run` also says how many passages.
     assert f"{len(texts)} documents, {len(ran)} passages (0 errors)" in local.stdout
-    assert f"{len(texts)} documents, 0 errors" in submitted.stdout
+    assert f"{len(texts)} documents, 0 errors" in submitted.stdout  # the status line
+    assert f"{len(texts)} documents, {len(ran)} passages (0 errors)" in submitted.stdout  # the report
     gaps = [
         max(abs(a - b) for a, b in zip(p["embedding"], q["embedding"], strict=True))
         for p, q in zip(ran, queued, strict=True)
