@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from nlpbatch.passages import PASSAGE_FIELDS, passage_job
 from nlpbatch.tasks import TaskSpec
 
 #: Tasks whose `predictions` exist only for some `top_k` (as their pipelines write them).
@@ -18,7 +19,8 @@ def output_fields(spec: TaskSpec, params: dict[str, Any] | None = None) -> dict[
     """The fields a job's records can have, by name and kind: decided by its parameters, so
     every part of a job has one schema and no column is null in every row.
 
-    Without `params`, every field the task can ever write.
+    Without `params`, every field the task can ever write (`embed`: one record per document;
+    its passage records need the job's `passages`).
     """
     fields = dict(spec.output_fields)
     when = _PREDICTIONS_WHEN.get(spec.name)
@@ -29,4 +31,9 @@ def output_fields(spec: TaskSpec, params: dict[str, Any] | None = None) -> dict[
     # `windows` is written only by a job that scores long texts window by window.
     if params is not None and "windows" in fields and params.get("long", "truncate") != "window":
         del fields["windows"]
+    # `embed` with `passages` writes one record per passage: where it is, then its vector.
+    if spec.name == "embed" and passage_job(params):
+        assert params is not None
+        text = {"text": "string"} if params.get("passage_text") else {}
+        fields = {**PASSAGE_FIELDS, **text, **fields}
     return fields

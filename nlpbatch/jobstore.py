@@ -31,6 +31,7 @@ if added == 1 then
   redis.call('HSET', KEYS[1], 'updated', ARGV[4])
   redis.call('HINCRBY', KEYS[1], 'tokens', ARGV[5])
   redis.call('HINCRBY', KEYS[1], 'padded_tokens', ARGV[6])
+  redis.call('HINCRBY', KEYS[1], 'passages', ARGV[7])
 end
 return {added, redis.call('SCARD', KEYS[2]), redis.call('HGET', KEYS[1], 'total') or ''}
 """
@@ -119,11 +120,14 @@ class JobStore:
         kept = [JobState.CANCELLED.value, JobState.FAILED.value]
         self._set_total(keys=[self.key(job_id)], args=[chunks, JobState.RUNNING.value, *kept])
 
-    def restore(self, job_id: str, manifest: dict[str, Any], done: dict[int, tuple[int, int]]) -> None:
+    def restore(
+        self, job_id: str, manifest: dict[str, Any], done: dict[int, tuple[int, int]], passages: int = 0
+    ) -> None:
         """Recreate a job's state from its manifest and the chunks whose parts exist.
 
         `done` maps chunk index -> (documents, errors), read back from the part files, so
-        counts after a resume are those of the records really written.
+        counts after a resume are those of the records really written; `passages`, the
+        passage records in those parts (an `embed` job with `passages`).
         """
         key = self.key(job_id)
         pipe = self.r.pipeline()
@@ -140,6 +144,7 @@ class JobStore:
                 "resumed_at": str(time.time()),
                 "resumed_chunks": len(done),
                 "resumed_docs": sum(d for d, _ in done.values()),
+                "passages": passages,
             },
         )
         if done:
@@ -160,16 +165,25 @@ class JobStore:
         self._start(keys=[self.key(job_id)], args=[str(time.time())])
 
     def mark_done(
-        self, job_id: str, index: int, docs: int, errors: int, tokens: int = 0, padded_tokens: int = 0
+        self,
+        job_id: str,
+        index: int,
+        docs: int,
+        errors: int,
+        tokens: int = 0,
+        padded_tokens: int = 0,
+        passages: int = 0,
     ) -> tuple[bool, int, int | None]:
         """Count chunk `index` as done: (newly counted, chunks done, chunks total or None).
+
+        `passages`: the chunk's passage records, for an `embed` job with `passages`.
 
         A job that Redis no longer knows (state lost) is left alone: the part file on disk
         is the record, and `nlpbatch resume` rebuilds the state from the parts.
         """
         added, done, total = self._mark(
             keys=[self.key(job_id), self.key(job_id) + ":done"],
-            args=[index, docs, errors, str(time.time()), tokens, padded_tokens],
+            args=[index, docs, errors, str(time.time()), tokens, padded_tokens, passages],
         )
         return bool(added), int(done), int(total) if total not in ("", None) else None
 
@@ -214,9 +228,10 @@ class JobStore:
         return {name: json.loads(info) for name, info in raw.items()}
 
     def counters(self, job_id: str) -> dict[str, int]:
-        """The token counters the workers add to as chunks finish."""
-        values = self.r.hmget(self.key(job_id), ["tokens", "padded_tokens"])
-        return {"tokens": int(values[0] or 0), "padded_tokens": int(values[1] or 0)}
+        """The token (and passage record) counters the workers add to as chunks finish."""
+        names = ["tokens", "padded_tokens", "passages"]
+        values = self.r.hmget(self.key(job_id), names)
+        return {name: int(value or 0) for name, value in zip(names, values, strict=True)}
 
     def set_report(self, job_id: str, report: dict[str, Any]) -> None:
         self.r.hset(self.key(job_id), "report", json.dumps(report))

@@ -15,6 +15,7 @@ from typing import Any
 
 from nlpbatch import storage
 from nlpbatch.outputs import open_output
+from nlpbatch.passages import passage_job
 from nlpbatch.repeats import describe_repeats
 
 
@@ -76,8 +77,9 @@ def describe(report: dict[str, Any]) -> str:
         if gate.get("why"):
             gate_text += f": {gate['why']}"
     repeats = describe_repeats(report.get("repeated_ids"))
+    passages = "" if report.get("passages") is None else f", {report['passages']} passages"
     return (
-        f"{report['docs']} documents ({report['errors']} errors) in {report['seconds']:.1f}s"
+        f"{report['docs']} documents{passages} ({report['errors']} errors) in {report['seconds']:.1f}s"
         + (f" + {report.get('gate_seconds') or 0:.1f}s int8 gate" if gate else "")
         + ": "
         f"{report['docs_per_second']:.1f} docs/s, {report['tokens_per_second']:.0f} tokens/s on "
@@ -120,6 +122,9 @@ class JobReport:
     gate_docs: int = 0
     #: Each process that ran chunks: its backend, precision, threads and peak memory.
     workers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Passage records written by an `embed` job with `passages` (one per passage, beside
+    #: each failed document's error record); None for any other job, one record per document.
+    passages: int | None = None
 
     @property
     def gate_seconds(self) -> float:
@@ -165,6 +170,7 @@ class JobReport:
             "resumed_chunks": self.resumed_chunks,
             "gate_docs_reused": self.gate_docs,
             "workers": self.workers,
+            **({} if self.passages is None else {"passages": self.passages}),
         }
 
 
@@ -196,4 +202,5 @@ def distributed_report(
         gate=manifest.get("gate"),
         repeated_ids=manifest.get("repeated_ids"),
         workers=workers,
+        passages=counters.get("passages", 0) if passage_job(manifest.get("params")) else None,
     ).to_dict()

@@ -3,7 +3,8 @@
 A chunk message carries up to `chunk_size` documents of one job. Each document is a dict
 with an `id` and the task's input fields (`text`, `text_pair`, `question`, ...), or an `id`
 and an `error` when the producer could not read it. Every document yields exactly one
-result record: `{"id": ..., **task_fields}` or `{"id": ..., "error": {"type", "message"}}`.
+result record: `{"id": ..., **task_fields}` or `{"id": ..., "error": {"type", "message"}}`;
+`embed` with `passages` yields one per passage instead (see nlpbatch.passages).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from nlpbatch.broker import PROCESS_CHUNK, make_celery
 from nlpbatch.errors import BrokerError
 from nlpbatch.jobstore import JobState, JobStatus, JobStore
 from nlpbatch.outputs import open_output
+from nlpbatch.passages import document_records, passage_job
 from nlpbatch.settings import Settings, redact_url
 
 log = logging.getLogger("nlpbatch.producer")
@@ -86,14 +87,13 @@ def _chunk_of(message: dict[str, Any]) -> dict[str, Any] | None:
         return None
 
 
-def recount(store: JobStore, job_id: str, output: Any) -> int:
+def recount(store: JobStore, job_id: str, output: Any, params: dict[str, Any] | None = None) -> int:
     """Mark done each chunk whose part is written but whose done mark Redis lost; returns how many."""
     marked = {int(i) for i in store.r.smembers(store.key(job_id) + ":done")}
     lost = sorted(output.done_parts() - marked)
     for index in lost:
-        records = output.read_part(index)
-        errors = sum(1 for r in records if "error" in r)
-        store.mark_done(job_id, index, len(records), errors)
+        docs, errors, passages = _counts(output.read_part(index), params)
+        store.mark_done(job_id, index, docs, errors, passages=passages)
     return len(lost)
 
 
@@ -179,8 +179,10 @@ class FailoverWatch:
         total = self.known.chunks_total
         output = open_output(manifest["output"], job_id=job_id, redis=lambda: store.r)
         if store.status(job_id) is None:
-            done = {i: _counts(output.read_part(i)) for i in output.done_parts()}
-            store.restore(job_id, manifest, done)
+            params = manifest.get("params")
+            counted = {i: _counts(output.read_part(i), params) for i in output.done_parts()}
+            done = {i: (docs, errors) for i, (docs, errors, _) in counted.items()}
+            store.restore(job_id, manifest, done, sum(p for _, _, p in counted.values()))
             if self.known.chunks_total is not None:
                 store.set_total(job_id, self.known.chunks_total)
             seen = ""
@@ -192,7 +194,7 @@ class FailoverWatch:
         if status is not None and not status.state.is_finished and output.merged():
             store.set_state(job_id, JobState.DONE)  # merged, but the DONE mark was lost
             return
-        recounted = recount(store, job_id, output)
+        recounted = recount(store, job_id, output, manifest.get("params"))
         candidates = set(range(total)) if total is not None else set(self.sent)
         missing = candidates - output.done_parts() - alive_chunks(store, self.settings.queue, job_id)
         if missing:
@@ -206,8 +208,12 @@ class FailoverWatch:
         )
 
 
-def _counts(records: list[dict[str, Any]]) -> tuple[int, int]:
-    return len(records), sum(1 for r in records if "error" in r)
+def _counts(records: list[dict[str, Any]], params: dict[str, Any] | None) -> tuple[int, int, int]:
+    """(documents, error records, passage records) of a part: a passage job's part holds a
+    record per passage (and one per failed document)."""
+    errors = sum(1 for r in records if "error" in r)
+    passages = len(records) - errors if passage_job(params) else 0
+    return len(document_records(records, params)), errors, passages
 
 
 def lost_reason(store: JobStore, job_id: str, settings: Settings) -> str:

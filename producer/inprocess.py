@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from nlpbatch import defaults
+from nlpbatch.passages import passage_job
 from nlpbatch.report import JobReport
 from nlpbatch.schema import ChunkMessage, Doc, Record
 from nlpbatch.settings import Settings
@@ -73,9 +74,13 @@ class Pipeline:
     def __call__(self, inputs: str | Mapping[str, Any] | Iterable[str | Mapping[str, Any]]) -> Any:
         """One record for a text or a dict; for an iterable, an iterator of records in its order.
 
-        The iterable is read one chunk at a time, so a generator over a huge corpus is fine.
+        `embed` with `passages` gives a record per passage: a list of them for one text or
+        dict, one after another for an iterable. The iterable is read one chunk at a time,
+        so a generator over a huge corpus is fine.
         """
         if isinstance(inputs, str | Mapping):
+            if passage_job(self.job.params):
+                return list(self.stream([inputs]))
             return next(self.stream([inputs]))
         return self.stream(inputs)
 

@@ -17,6 +17,7 @@ from nlpbatch.errors import InputError
 from nlpbatch.jobs import finalize, load_manifest
 from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.outputs import Output, open_output
+from nlpbatch.passages import document_records, passage_job
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings, redact_url
 from producer.client import connect, send_chunks
@@ -41,10 +42,15 @@ class Written:
 
     ids: list[Any]
     errors: int
+    #: Passage records, for an `embed` job with `passages`; else 0.
+    passages: int = 0
 
     @classmethod
-    def of(cls, records: list[dict[str, Any]]) -> Written:
-        return cls([r.get("id") for r in records], sum(1 for r in records if "error" in r))
+    def of(cls, records: list[dict[str, Any]], params: dict[str, Any] | None = None) -> Written:
+        """From a part's records: a passage job's part holds a record per passage."""
+        errors = sum(1 for r in records if "error" in r)
+        passages = len(records) - errors if passage_job(params) else 0
+        return cls([r.get("id") for r in document_records(records, params)], errors, passages)
 
 
 class Counted(Iterator[ChunkMessage]):
@@ -60,9 +66,9 @@ class Counted(Iterator[ChunkMessage]):
         return msg
 
 
-def written_parts(output: Output) -> dict[int, Written]:
+def written_parts(output: Output, params: dict[str, Any] | None = None) -> dict[int, Written]:
     """Each chunk whose results are written (part files, or Redis results), by chunk index."""
-    return {index: Written.of(records) for index, records in output.written_parts()}
+    return {index: Written.of(records, params) for index, records in output.written_parts()}
 
 
 def check_inputs_unchanged(job: JobSpec, job_id: str, written: dict[int, Written]) -> None:
@@ -109,7 +115,7 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = defaults
     output = open_output(manifest["output"], job_id=job_id, redis=lambda: store.r)
     if status is not None and status.state is JobState.DONE:
         return Resumption(job_id, status.chunks_total or 0, 0, False, already_complete=True)
-    chunks = written_parts(output)
+    chunks = written_parts(output, job.params)
     written = set(chunks)
     if status is None and not written and output.merged():
         # Merged and cleaned up, then Redis forgot the job: nothing is missing.
@@ -117,7 +123,8 @@ def resume_job(settings: Settings, job_id: str, *, max_in_flight: int = defaults
     check_inputs_unchanged(job, job_id, chunks)
     # A chunk whose message still waits in Redis (or is held by a worker) is not sent twice.
     alive = alive_chunks(store, settings.queue, job_id)
-    store.restore(job_id, manifest, {i: (len(w.ids), w.errors) for i, w in chunks.items()})
+    done = {i: (len(w.ids), w.errors) for i, w in chunks.items()}
+    store.restore(job_id, manifest, done, sum(w.passages for w in chunks.values()))
     output.note_cancelled(None)
     every = Counted(job.messages(job_id))
     missing = (msg for msg in every if msg.index not in written and msg.index not in alive)

@@ -18,9 +18,10 @@ from nlpbatch.chunkresult import ChunkResult, Runtime
 from nlpbatch.errors import OutputError
 from nlpbatch.outputs import open_output
 from nlpbatch.outputs.base import Output
+from nlpbatch.passages import passage_job
 from nlpbatch.repeats import RepeatedIds
 from nlpbatch.report import JobReport, peak_rss_mb, write_report
-from nlpbatch.schema import Record
+from nlpbatch.schema import ChunkMessage, Record
 from nlpbatch.settings import Settings
 from producer.job import JobSpec
 from producer.parallel import InlineRunner, ProcessRunner, auto_processes, ordered, running
@@ -81,7 +82,7 @@ def run_job(
             on_chunk(0, 0, 0, gate_seconds)
         chunks = ordered(runner, repeats.count(decision.messages), written, output, decision.take)
         for msg, records, result in chunks:
-            tally.add(records, result)
+            tally.add(msg, records, result)
             if on_chunk:
                 on_chunk(tally.chunks, tally.docs, tally.errors)
             after_chunk(hooks, msg, result)
@@ -107,6 +108,7 @@ def run_job(
         resumed_chunks=len(written),
         resumed_docs=tally.resumed_docs,
         gate_docs=tally.reused,
+        passages=tally.rows - tally.errors if passage_job(job.params) else None,
         workers={
             name: {**asdict(info), "peak_rss_mb": w["peak_rss_mb"], "load_seconds": round(load_seconds, 2)}
             for name, w in workers.items()
@@ -127,13 +129,16 @@ class Tally:
     padded_tokens: int = 0
     reused: int = 0
     resumed_docs: int = 0
+    rows: int = 0
 
-    def add(self, records: list[Record], result: ChunkResult | None) -> None:
+    def add(self, msg: ChunkMessage, records: list[Record], result: ChunkResult | None) -> None:
+        """Count one chunk: its documents, and its records (one per passage with `passages`)."""
         self.chunks += 1
-        self.docs += len(records)
+        self.docs += len(msg.docs)
+        self.rows += len(records)
         self.errors += sum(1 for r in records if "error" in r)
         if result is None:
-            self.resumed_docs += len(records)
+            self.resumed_docs += len(msg.docs)
             return
         self.tokens += result.tokens
         self.padded_tokens += result.padded_tokens

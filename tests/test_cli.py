@@ -178,3 +178,40 @@ def test_korean_emoji_and_right_to_left_text_get_results(tiny_bert: Path, tmp_pa
     code, _, stderr = invoke("run", str(corpus), "-t", "sentiment", "-m", str(tiny_bert), "-o", str(out))
     assert code == 0, stderr
     assert [("label" in r) for r in read_records(out)] == [True, True, True]
+
+
+def test_passage_flags_run_the_job_the_passage_params_do(
+    corpus: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    job = ["run", str(corpus), "-t", "embed", "-m", str(tiny_bert), "--chunk-size", "3"]
+    by_flags, by_params = tmp_path / "flags.jsonl", tmp_path / "params.jsonl"
+    code, _, stderr = invoke(*job, "--passages", "8", "--overlap", "2", "--passage-text", "-o", str(by_flags))
+    assert code == 0, stderr
+    params = ["-p", "passages=8", "-p", "overlap=2", "-p", "passage_text=true"]
+    code, _, stderr = invoke(*job, *params, "-o", str(by_params))
+    assert code == 0, stderr
+    flagged = list(read_records(by_flags))
+    assert flagged == list(read_records(by_params))
+    assert len(flagged) > 7 and all("text" in r for r in flagged)  # a record per passage, with its text
+
+
+@pytest.mark.parametrize("command", ["run", "submit"])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-t", "sentiment", "--passages", "8"], "--passages works with task 'embed' only, not 'sentiment'"),
+        (["-t", "ner", "--overlap", "2"], "--overlap works with task 'embed' only, not 'ner'"),
+        (["-t", "embed", "--passages", "8", "-p", "passages=16"], "--passages 8 and parameter passages=16"),
+        (
+            ["-t", "feature-extraction", "--overlap", "2", "-p", "overlap=3"],
+            "--overlap 2 and parameter overlap=3",
+        ),
+    ],
+)
+def test_passage_flags_on_another_task_or_against_a_param_stop_with_exit_code_2(
+    command: str, args: list[str], message: str, corpus: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    code, _, stderr = invoke(command, str(corpus), "-m", str(tiny_bert), *args, "-o", str(out))
+    assert code == 2 and message in stderr and stderr.count("\n") == 1, stderr
+    assert not out.exists()

@@ -175,3 +175,23 @@ def test_the_python_pipeline_writes_the_gates_records_too(tiny_bert: Path, count
     records = list(classify(texts))
     assert [r["id"] for r in records] == list(range(len(texts)))
     assert sum(counted) == len(texts) + 15  # the gate's 15 in fp32 and int8, every other one once
+
+
+def test_the_gate_compares_passages_and_its_passage_records_are_written_as_rows(
+    tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_jsonl(tmp_path / "corpus.jsonl", ROWS)
+    out = tmp_path / "out.jsonl"
+    passages = ["--passages", "8", "--overlap", "2"]
+    report = run_json(command(tiny_bert, source, out, "embed", *passages, "--gate-threshold", "1.0"))
+    gate = report["gate"]
+    assert (
+        gate["passed"] is False and 0.9 < gate["value"] < 1.0 and report["gate_docs_reused"] == gate["docs"]
+    )
+    got = list(read_records(out))
+    assert report["docs"] == len(ROWS) and report["passages"] == len(got) - report["errors"] > len(ROWS)
+
+    reference = tmp_path / "reference.jsonl"
+    without_gate(monkeypatch, "fp32")
+    run_json(command(tiny_bert, source, reference, "embed", *passages))
+    assert_same_records(got, list(read_records(reference)), near=range(len(got)))

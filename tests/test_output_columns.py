@@ -84,3 +84,41 @@ def test_a_windows_column_only_when_long_texts_are_windowed(
     assert table.schema.names == ["id", "label", "score", *columns, "error"]
     if columns:
         assert set(table.column("windows").to_pylist()) == {1}
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_embed_passages_write_a_typed_row_per_passage_to_parquet_and_a_dataset(
+    corpus: Path, tiny_bert: Path, tmp_path: Path, text: bool
+) -> None:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from nlpbatch.outputs.records import read_records
+
+    titled = tmp_path / "titled.jsonl"
+    lines = corpus.read_text().splitlines()
+    titled.write_text(
+        "".join(json.dumps({**json.loads(x), "title": f"t{i}"}) + "\n" for i, x in enumerate(lines))
+    )
+    job = ["run", str(titled), "-t", "embed", "-m", str(tiny_bert), "--chunk-size", "3", "--passages", "8"]
+    job += ["--overlap", "2", "--keep-fields", "title"] + (["--passage-text"] if text else [])
+    outputs = {"jsonl": tmp_path / "p.jsonl", "parquet": tmp_path / "p.parquet", "dataset": tmp_path / "ds"}
+    for name, out in outputs.items():
+        target = f"{out}/" if name == "dataset" else str(out)
+        result = CliRunner().invoke(main, [*job, "-o", target], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    rows = list(read_records(outputs["jsonl"]))
+    assert len(rows) > 7 and [r["passage"] for r in rows[:2]] == [0, 1]
+    assert rows[0]["title"] == "t0" and rows[-1]["title"] == "t6"
+    names = ["id", "title", "passage", "start", "end", *(["text"] if text else []), "embedding", "error"]
+    types = {"passage": pa.int64(), "start": pa.int64(), "end": pa.int64(), "text": pa.string()}
+    # The dataset's columns are the task's (kept input fields are not written to its parts).
+    dataset = ds.dataset(outputs["dataset"]).to_table()
+    for table, columns in ((pq.read_table(outputs["parquet"]), names), (dataset, names[:1] + names[2:])):
+        assert table.schema.names == columns
+        assert all(table.schema.field(n).type == t for n, t in types.items() if n in columns)
+        assert table.schema.field("embedding").type == pa.list_(pa.float32())
+        got = table.drop_columns(["error", "embedding"]).to_pylist()
+        assert got == [{k: v for k, v in r.items() if k in columns and k != "embedding"} for r in rows]

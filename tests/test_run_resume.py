@@ -113,3 +113,39 @@ def test_parts_of_a_different_run_are_cleared_not_reused(tiny_bert: Path, tmp_pa
     (parts / "job.json").write_text(json.dumps({"job_id": "0123abcd"}))
     result = CliRunner().invoke(main, command(tiny_bert, out, str(source)), catch_exceptions=False)
     assert result.exit_code != 0 and "0123abcd" in result.output
+
+
+def test_a_resumed_passage_run_writes_exactly_the_rows_of_an_uninterrupted_one(
+    tiny_bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.engine import Engine
+
+    sentence = "the café in Seoul serves crème brûlée 서울에 갔어요 😀. Next   sentence!"
+    rows = [{"id": f"d{i}", "text": " ".join([sentence] * (1 + 3 * (i % 3)))} for i in range(8)]
+    source = write_jsonl(tmp_path / "corpus.jsonl", rows)
+    job = ["run", str(source), "-t", "embed", "-m", str(tiny_bert), "--chunk-size", "2", "--passages", "16"]
+    reference, out = tmp_path / "reference.jsonl", tmp_path / "out.jsonl"
+    result = CliRunner().invoke(main, [*job, "-o", str(reference)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    real = Engine.run_chunk
+    ran: list[int] = []
+
+    def interrupted(self, msg, precomputed=None):  # type: ignore[no-untyped-def]
+        if len(ran) == 2:
+            raise KeyboardInterrupt  # Ctrl-C during the third chunk
+        ran.append(msg.index)
+        return real(self, msg, precomputed)
+
+    monkeypatch.setattr(Engine, "run_chunk", interrupted)
+    stopped = CliRunner().invoke(main, [*job, "-o", str(out)], catch_exceptions=False)
+    assert stopped.exit_code == 1 and not out.exists() and ran == [0, 1]
+
+    monkeypatch.setattr(Engine, "run_chunk", real)
+    result = CliRunner().invoke(main, [*job, "-o", str(out), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "resuming: 2 of 4 chunks already written" in result.stderr
+    expected = list(read_records(reference))
+    assert len(expected) > 2 * len(rows)  # most documents gave several passages
+    assert list(read_records(out)) == expected
+    report = json.loads(result.stdout)
+    assert (report["docs"], report["passages"], report["resumed_chunks"]) == (8, len(expected), 2)

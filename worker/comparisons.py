@@ -22,15 +22,22 @@ def label_agreement(fp32: list[Record], int8: list[Record]) -> float:
     return sum(a["label"] == b["label"] for a, b in pairs) / len(pairs) if pairs else 1.0
 
 
+def _embeddings(record: Record) -> list[Any]:
+    """A record's embedding, or each of its passages' (`embed` with `passages`), in order."""
+    entries = record.get("passages")
+    return [e["embedding"] for e in entries] if isinstance(entries, list) else [record["embedding"]]
+
+
 def mean_cosine(fp32: list[Record], int8: list[Record]) -> float:
-    """Mean cosine similarity between each document's two embeddings."""
+    """Mean cosine similarity between each document's (or passage's) two embeddings."""
     sims = []
     for a, b in zip(fp32, int8, strict=True):
         if "error" in a or "error" in b:
             continue
-        u, v = np.asarray(a["embedding"], np.float64), np.asarray(b["embedding"], np.float64)
-        norms = float(np.linalg.norm(u) * np.linalg.norm(v))
-        sims.append(float(u @ v) / max(norms, 1e-12))
+        for x, y in zip(_embeddings(a), _embeddings(b), strict=True):
+            u, v = np.asarray(x, np.float64), np.asarray(y, np.float64)
+            norms = float(np.linalg.norm(u) * np.linalg.norm(v))
+            sims.append(float(u @ v) / max(norms, 1e-12))
     return float(np.mean(sims)) if sims else 1.0
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from nlpbatch.chunkresult import ChunkResult, Decision, Precomputed, Runtime
 from nlpbatch.gating import GateOptions
+from nlpbatch.passages import passage_job, passage_rows
 from nlpbatch.schema import ChunkMessage, with_kept, without_kept
 from nlpbatch.settings import Settings
 from nlpbatch.tasks import get_task
@@ -121,7 +122,8 @@ class Engine:
         )
 
     def run_chunk(self, msg: ChunkMessage, precomputed: Precomputed | None = None) -> ChunkResult:
-        """Process one chunk: exactly one record per document, in the chunk's order.
+        """Process one chunk: exactly one record per document, in the chunk's order (with
+        `embed` passages, one per passage: see nlpbatch.passages).
 
         Only the documents `precomputed` does not hold go through the model.
         """
@@ -133,6 +135,8 @@ class Engine:
         todo = [i for i in range(len(docs)) if i not in done]
         ran = iter(pipeline([docs[i] for i in todo]) if todo else [])
         records = with_kept([done[i] if i in done else next(ran) for i in range(len(docs))], kept)
+        if passage_job(msg.params):
+            records = passage_rows(records)
         runtime = pipeline.model.runtime
         return ChunkResult(
             index=msg.index,

@@ -72,7 +72,8 @@ class MetricsHook(ChunkHook):
 
         started = self.started.pop((msg.job_id, msg.index), None)
         if result is not None and started is not None:
-            metrics.observe_chunk(msg.task, result.records, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.observe_chunk(msg.task, result.records, seconds, documents=len(msg.docs))
 
 
 def before_chunk(hooks: Sequence[ChunkHook], msg: ChunkMessage) -> None:

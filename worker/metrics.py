@@ -76,13 +76,15 @@ def _metrics() -> _Metrics:
     return _Metrics()
 
 
-def observe_chunk(task: str, records: Sequence[Record], seconds: float) -> None:
-    """Count a processed chunk, its documents and its error records by type."""
+def observe_chunk(
+    task: str, records: Sequence[Record], seconds: float, *, documents: int | None = None
+) -> None:
+    """Count a processed chunk, its documents (None: one per record) and its error records by type."""
     if not enabled():
         return
     m = _metrics()
     m.chunks.labels(task).inc()
-    m.documents.labels(task).inc(len(records))
+    m.documents.labels(task).inc(len(records) if documents is None else documents)
     m.chunk_seconds.labels(task).observe(seconds)
     for record in records:
         error = record.get("error")

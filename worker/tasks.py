@@ -30,6 +30,7 @@ from nlpbatch.errors import (
 from nlpbatch.jobs import finalize
 from nlpbatch.jobstore import JobState, JobStore
 from nlpbatch.outputs import open_output
+from nlpbatch.passages import passage_job
 from nlpbatch.report import peak_rss_mb
 from nlpbatch.retry import patiently
 from nlpbatch.roots import refusal
@@ -151,6 +152,7 @@ def _process(engine: Engine, msg: ChunkMessage, store: JobStore, patience: float
     except OSError as exc:
         raise StorageError(f"cannot write the results of chunk {msg.index}: {exc}") from exc
     errors = sum(1 for r in records if "error" in r)
+    passages = len(records) - errors if passage_job(msg.params) else 0
     # Before the chunk counts as done, so the report of the job's last chunk sees it.
     worker = f"{socket.gethostname()}:{os.getpid()}"
     info = {
@@ -161,7 +163,7 @@ def _process(engine: Engine, msg: ChunkMessage, store: JobStore, patience: float
     redis_call(lambda: store.record_worker(msg.job_id, worker, info))
     _, done, total = redis_call(
         lambda: store.mark_done(
-            msg.job_id, msg.index, len(records), errors, result.tokens, result.padded_tokens
+            msg.job_id, msg.index, len(msg.docs), errors, result.tokens, result.padded_tokens, passages
         )
     )
     try:
@@ -169,11 +171,11 @@ def _process(engine: Engine, msg: ChunkMessage, store: JobStore, patience: float
     except BudgetSpent as spent:
         why = spent.why
         redis_call(lambda: _fail_job(store, msg.to_dict(), why))
-        return {"job_id": msg.job_id, "index": msg.index, "docs": len(records), "errors": errors}
+        return {"job_id": msg.job_id, "index": msg.index, "docs": len(msg.docs), "errors": errors}
     if total is not None and done >= total:
         owner = uuid.uuid4().hex  # the same across retries: one merge, however often Redis drops
         redis_call(lambda: finalize(store, msg.job_id, owner))
-    return {"job_id": msg.job_id, "index": msg.index, "docs": len(records), "errors": errors}
+    return {"job_id": msg.job_id, "index": msg.index, "docs": len(msg.docs), "errors": errors}
 
 
 def _job_of(message: Any) -> str | None:

@@ -72,8 +72,8 @@ def parquet_bytes(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    own = {"id", "error", *spec.output_fields}
-    names = [n for n in keep if n not in own] if keep is not None else kept_names(spec, records)
+    own = {"id", "error", *output_fields(spec, params)}
+    names = [n for n in keep if n not in own] if keep is not None else kept_names(spec, records, params)
     kept = dict.fromkeys(names, TEXT_TYPE)
     schema = arrow_schema(spec, params, kept)
     fields = output_fields(spec, params)

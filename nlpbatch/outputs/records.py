@@ -99,7 +99,7 @@ def arrow_schema(
     return pa.schema(fields)
 
 
-def kept_types(spec: TaskSpec, rows: list[Record]) -> dict[str, Any]:
+def kept_types(spec: TaskSpec, rows: list[Record], params: dict[str, Any] | None = None) -> dict[str, Any]:
     """Arrow types of the input fields kept in `rows` (the first rows of a job's output).
 
     A field's type is what Arrow infers from those rows; a field that is null in all of
@@ -109,7 +109,7 @@ def kept_types(spec: TaskSpec, rows: list[Record]) -> dict[str, Any]:
     import pyarrow as pa
 
     types: dict[str, Any] = {}
-    for name in kept_names(spec, rows):
+    for name in kept_names(spec, rows, params):
         try:
             kind = pa.array([r.get(name) for r in rows]).type
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -125,9 +125,9 @@ JSON_TYPE = "json"
 TEXT_TYPE = "text"
 
 
-def kept_names(spec: TaskSpec, rows: list[Record]) -> list[str]:
+def kept_names(spec: TaskSpec, rows: list[Record], params: dict[str, Any] | None = None) -> list[str]:
     """The input fields kept in `rows`, in their order: every field that is not the task's."""
-    own = {"id", "error", *spec.output_fields}
+    own = {"id", "error", *output_fields(spec, params)}
     return [n for n in dict.fromkeys(k for r in rows for k in r) if n not in own]
 
 
@@ -215,7 +215,7 @@ class RecordWriter:
         if self._pq is None:
             import pyarrow.parquet as pq
 
-            self._kept = kept_types(self.spec, self._raw)
+            self._kept = kept_types(self.spec, self._raw, self._params)
             self._schema = arrow_schema(self.spec, self._params, self._kept)
             self._pq = pq.ParquetWriter(str(self._tmp), self._schema)
         if self._raw:

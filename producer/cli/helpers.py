@@ -22,6 +22,7 @@ from nlpbatch.backends import BACKENDS
 from nlpbatch.errors import BrokerError, JobError, NlpbatchError
 from nlpbatch.jobstate import JobState, JobStatus
 from nlpbatch.settings import Settings
+from producer.cli.passages import passage_options, with_passage_flags
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -150,6 +151,7 @@ def job_options(fn: F) -> F:
             "--param", "-p", "param_pairs", multiple=True, help="Task parameter key=value (repeatable)."
         ),
         click.option("--params", "params_file", default=None, help="JSON file of task parameters."),
+        *passage_options(),
         click.option(
             "--precision",
             default="fp32",
@@ -213,7 +215,7 @@ def build_job(kw: dict[str, Any], **run_options: Any) -> Any:
         inputs=kw["inputs"],
         output=kw["output"],
         output_format=kw.get("output_format"),
-        params=parse_params(kw["param_pairs"], kw["params_file"]),
+        params=with_passage_flags(kw["task"], parse_params(kw["param_pairs"], kw["params_file"]), kw),
         precision=kw["precision"],
         text_field=kw["text_field"],
         id_field=kw["id_field"],

@@ -85,32 +85,40 @@ def test_embed_passages_submitted_to_a_worker_equal_run(
         "\n\n".join([sentence] * 6),
     ]
     corpus = write_jsonl(tmp_path / "c.jsonl", [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)])
-    job = ["-t", "embed", "-m", str(model), "--chunk-size", "2", "-p", "passages=32", "-p", "overlap=8"]
-    local = cli(env, "run", str(corpus), *job, "-o", str(tmp_path / "run.jsonl"), "--threads", "1")
+    job = ["-t", "embed", "-m", str(model), "--chunk-size", "2"]
+    by_params = ["-p", "passages=32", "-p", "overlap=8"]
+    local = cli(
+        env, "run", str(corpus), *job, *by_params, "-o", str(tmp_path / "run.jsonl"), "--threads", "1"
+    )
     assert local.returncode == 0, local.stderr
 
     log = tmp_path / "worker.log"
     worker = start_worker(env, log)
     try:
         wait_for_log(log, "ready.")
-        submitted = cli(env, "submit", str(corpus), *job, "-o", str(tmp_path / "submit.jsonl"), "--wait")
+        by_flags = ["--passages", "32", "--overlap", "8"]
+        out = str(tmp_path / "submit.jsonl")
+        submitted = cli(env, "submit", str(corpus), *job, *by_flags, "-o", out, "--wait")
         assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     finally:
         stop_process(worker)
 
     ran = list(read_records(tmp_path / "run.jsonl"))
     queued = list(read_records(tmp_path / "submit.jsonl"))
-    assert [r["id"] for r in queued] == [r["id"] for r in ran] == [f"d{i}" for i in range(len(texts))]
-
-    def cuts(record: dict) -> list[tuple[int, int, int]]:
-        return [(p["passage"], p["start"], p["end"]) for p in record["passages"]]
-
-    assert [cuts(r) for r in queued] == [cuts(r) for r in ran]
-    assert len(ran[0]["passages"]) > 2 and len(ran[1]["passages"]) == 1
+    # A record per passage, in input order: document, then passage.
+    cuts = [(r["id"], r["passage"], r["start"], r["end"]) for r in ran]
+    assert [(r["id"], r["passage"], r["start"], r["end"]) for r in queued] == cuts
+    ids = [r["id"] for r in ran]
+    assert sorted(set(ids)) == [f"d{i}" for i in range(len(texts))] and ids == sorted(ids)
+    assert ids.count("d0") > 2 and ids.count("d1") == 1
+    assert [p for i, p, _, _ in cuts if i == "d2"] == list(range(ids.count("d2")))
+    # Both count documents, not passage records; `run` also says how many passages.
+    assert f"{len(texts)} documents, {len(ran)} passages (0 errors)" in local.stdout
+    assert f"{len(texts)} documents, 0 errors" in submitted.stdout  # the status line
+    assert f"{len(texts)} documents, {len(ran)} passages (0 errors)" in submitted.stdout  # the report
     gaps = [
         max(abs(a - b) for a, b in zip(p["embedding"], q["embedding"], strict=True))
-        for x, y in zip(ran, queued, strict=True)
-        for p, q in zip(x["passages"], y["passages"], strict=True)
+        for p, q in zip(ran, queued, strict=True)
     ]
     assert gaps and max(gaps) < 1e-5
 

@@ -2,7 +2,8 @@
 
 With `passages` N, each document is cut into passages of at most N tokens (see
 `worker.pipelines.passages`); the passages of all documents in a chunk are batched together,
-by length and token budget, like documents, and the record lists them in order.
+by length and token budget, like documents, and the record lists them in order (the engine
+then writes one record per passage: see nlpbatch.passages).
 """
 
 from __future__ import annotations
