@@ -120,3 +120,47 @@ def text_comparison(field: str) -> Comparison:
     return Comparison(
         "text_agreement", field_agreement(field), 0.99, also=(("token_agreement", token_agreement(field)),)
     )
+
+
+def top_k_overlap(fp32: np.ndarray, int8: np.ndarray, k: int = 10) -> float:
+    """Mean share of each vector's k nearest others (by cosine) that are the same in both precisions.
+
+    What a user of the vectors sees: the neighbours a search or a clustering would return.
+    With n vectors, each has at most n - 1 others, so k is capped at that; 1.0 for fewer than 2.
+    """
+    a, b = _unit(np.asarray(fp32, np.float64)), _unit(np.asarray(int8, np.float64))
+    n = len(a)
+    k = min(k, n - 1)
+    if k < 1:
+        return 1.0
+    overlap = 0
+    for start in range(0, n, 512):  # n x n similarities, 512 rows at a time
+        rows = slice(start, min(start + 512, n))
+        near = []
+        for vectors in (a, b):
+            sims = vectors[rows] @ vectors.T
+            sims[np.arange(sims.shape[0]), np.arange(rows.start, rows.stop)] = -np.inf  # not itself
+            near.append(np.argpartition(-sims, k - 1, axis=1)[:, :k])
+        overlap += sum(len(set(x) & set(y)) for x, y in zip(near[0].tolist(), near[1].tolist(), strict=True))
+    return overlap / (n * k)
+
+
+def neighbour_overlap_at_10(fp32: list[Record], int8: list[Record]) -> float:
+    """embed: how many of each text's ten nearest neighbours among the gate's texts int8 keeps.
+
+    Reported beside the mean cosine: a search or a clustering over the vectors sees this.
+    Passage records count each passage as a vector.
+    """
+    a, b = [], []
+    for x, y in _good(fp32, int8):
+        if "embedding" in x and "embedding" in y:
+            a.append(x["embedding"])
+            b.append(y["embedding"])
+        elif "passages" in x and "passages" in y and len(x["passages"]) == len(y["passages"]):
+            a += [p["embedding"] for p in x["passages"]]
+            b += [p["embedding"] for p in y["passages"]]
+    return top_k_overlap(np.asarray(a, np.float64), np.asarray(b, np.float64), 10) if a else 1.0
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

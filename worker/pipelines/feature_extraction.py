@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from nlpbatch.schema import Doc, Record
-from worker.comparisons import Comparison, mean_cosine
+from worker.comparisons import Comparison, mean_cosine, neighbour_overlap_at_10
 from worker.models.head import Head
 from worker.models.loader import LoadedModel
 from worker.pipelines.base import Feature, Outputs, Pipeline
@@ -35,7 +35,9 @@ class FeatureExtractionPipeline(Pipeline):
 
     task = "embed"
     head = Head("feature-extraction", "AutoModel")
-    comparison = Comparison("cosine", mean_cosine, 0.99, "mean")
+    comparison = Comparison(
+        "cosine", mean_cosine, 0.99, "mean", also=(("neighbour_overlap_at_10", neighbour_overlap_at_10),)
+    )
     token_outputs = frozenset({"last_hidden_state"})
 
     def __init__(self, model: LoadedModel, params: dict[str, Any]) -> None:
