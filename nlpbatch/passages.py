@@ -22,6 +22,8 @@ from nlpbatch.schema import Record
 PASSAGES = "passages"
 #: The fields of a passage record beside `id` and `embedding` (`text` with `passage_text`).
 PASSAGE_FIELDS = {"passage": "int", "start": "int", "end": "int"}
+#: The `embed` parameters that `run`/`submit` also take as options of their own.
+PASSAGE_OPTIONS = ("passages", "overlap", "passage_text")
 
 
 def passage_job(params: Mapping[str, Any] | None) -> bool:
@@ -51,3 +53,40 @@ def document_records(records: list[Record], params: Mapping[str, Any] | None) ->
     if not passage_job(params):
         return records
     return [r for r in records if "error" in r or r.get("passage") == 0]
+
+
+def with_passage_options(
+    task: str,
+    params: Mapping[str, Any] | None,
+    given: Mapping[str, Any],
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """`params` with the passage options given (`passages`, `overlap`, `passage_text`; None: not
+    given) set in them: the `--passages N` flag and `passages=N` in Python are `passages=N` in `params`.
+
+    `names`: how the caller's user spells each option in messages (`--passages`); by default
+    `passages=`. InvalidParameter (exit 2) for an option on a task other than `embed`, or an
+    option and the same parameter in `params` with different values.
+    """
+    from nlpbatch.errors import InvalidParameter, UnknownTask
+    from nlpbatch.tasks import get_task
+
+    spelled = dict(names or {name: f"{name}=" for name in PASSAGE_OPTIONS})
+    out = dict(params or {})
+    chosen = {name: given.get(name) for name in PASSAGE_OPTIONS if given.get(name) is not None}
+    if not chosen:
+        return out
+    try:
+        spec = get_task(task)
+    except UnknownTask:
+        return out  # the job's own check names the unknown task
+    if spec.name != "embed":
+        flags = " ".join(spelled[name].rstrip("=") for name in chosen)
+        raise InvalidParameter(f"{flags} works with task 'embed' only, not {spec.name!r}")
+    for name, value in chosen.items():
+        if name in out and spec.params[name].coerce(name, out[name]) != value:
+            raise InvalidParameter(
+                f"{spelled[name].rstrip('=')} {value} and parameter {name}={out[name]} disagree; give one"
+            )
+        out[name] = value
+    return out

@@ -64,6 +64,9 @@ class Client:
         limit: int | None = None,
         max_errors: str | int | None = None,
         input_format: str | None = None,
+        passages: int | None = None,
+        overlap: int | None = None,
+        passage_text: bool | None = None,
     ) -> Job:
         """Validate and queue a job; returns once every chunk is queued (not done).
 
@@ -73,8 +76,12 @@ class Client:
         into every record (`["all"]` for every one); `field_map` reads a task field from
         another column (`{"question": "q"}`). `no_header=True` reads CSV/TSV inputs as
         rows of data whose fields are named by column number ("1", "2", ...), as `--no-header` does.
-        Every other option is the `nlpbatch submit` option of that name (`max_errors="2%"`).
+        Every other option is the `nlpbatch submit` option of that name (`max_errors="2%"`);
+        `passages=N` (embed) is `params={"passages": N}`, as `--passages N` is.
         """
+        from nlpbatch.passages import with_passage_options
+
+        passage_options = {"passages": passages, "overlap": overlap, "passage_text": passage_text}
         items = [inputs] if isinstance(inputs, str | Path) else list(inputs)
         job = prepare_job(
             task=task,
@@ -82,7 +89,7 @@ class Client:
             inputs=[str(item) for item in items],
             output=str(output),
             output_format=output_format,
-            params=params,
+            params=with_passage_options(task, params, passage_options),
             precision=precision,
             text_field=text_field,
             id_field=id_field,

@@ -168,19 +168,26 @@ def run(
     max_errors: str | int | None = None,
     input_format: str | None = None,
     processes: int | str = 1,
+    passages: int | None = None,
+    overlap: int | None = None,
+    passage_text: bool | None = None,
 ) -> JobReport:
     """`nlpbatch run` from Python: read the input files, write `output`, return the report.
 
     Every option is the `nlpbatch run` option of that name; `processes` > 1 runs the chunks
-    in that many processes (`--processes`).
+    in that many processes (`--processes`); `passages=N` (embed) cuts each document into
+    passages of at most N tokens, one record each, as `params={"passages": N}` does.
     """
+    from nlpbatch.passages import with_passage_options
+
+    passage_options = {"passages": passages, "overlap": overlap, "passage_text": passage_text}
     job = prepare_job(
         task=task,
         model=model,
         inputs=[inputs] if isinstance(inputs, str) else list(inputs),
         output=output,
         output_format=output_format,
-        params=dict(params or {}),
+        params=with_passage_options(task, params, passage_options),
         precision=precision,
         text_field=text_field,
         id_field=id_field,
