@@ -114,9 +114,9 @@ def test_embed_passages_write_a_typed_row_per_passage_to_parquet_and_a_dataset(
     assert rows[0]["title"] == "t0" and rows[-1]["title"] == "t6"
     names = ["id", "title", "passage", "start", "end", *(["text"] if text else []), "embedding", "error"]
     types = {"passage": pa.int64(), "start": pa.int64(), "end": pa.int64(), "text": pa.string()}
-    # The dataset's columns are the task's (kept input fields are not written to its parts).
+    # The dataset's parts hold the same columns, kept input fields included.
     dataset = ds.dataset(outputs["dataset"]).to_table()
-    for table, columns in ((pq.read_table(outputs["parquet"]), names), (dataset, names[:1] + names[2:])):
+    for table, columns in ((pq.read_table(outputs["parquet"]), names), (dataset, names)):
         assert table.schema.names == columns
         assert all(table.schema.field(n).type == t for n, t in types.items() if n in columns)
         assert table.schema.field("embedding").type == pa.list_(pa.float32())

@@ -159,7 +159,7 @@ def test_a_shutdown_timeout_of_0_lets_chunks_finish_however_long_they_take(
         job_id = queue_job(broker_url, tiny_bert, tmp_path)
         wait_for_log(log, "received")  # the chunk is in hand, 3 s from done
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, log.read_text()
+        assert proc.wait(120) == 0, log.read_text()  # the chunk may still export the model
     finally:
         stop_process(proc)
     status = JobStore.from_url(broker_url).status(job_id)
