@@ -96,7 +96,9 @@ class JobStore:
     def key(job_id: str) -> str:
         return PREFIX + job_id
 
-    def create(self, job_id: str, manifest: dict[str, Any]) -> None:
+    def create(self, job_id: str, manifest: dict[str, Any], *, server: str | None = None) -> None:
+        """A new job, queuing. `server` is the run id of the Redis server it is created on: written
+        in the same command as the job, so a replica that holds the job knows where it began."""
         now = str(time.time())
         self.r.hset(
             self.key(job_id),
@@ -107,6 +109,7 @@ class JobStore:
                 "errors": 0,
                 "created": now,
                 "updated": now,
+                **({"server": server} if server else {}),
             },
         )
 

@@ -21,7 +21,7 @@ from nlpbatch.jobstore import JobState, JobStatus, JobStore
 from nlpbatch.repeats import RepeatedIds
 from nlpbatch.schema import ChunkMessage
 from nlpbatch.settings import Settings, redact_url
-from producer.failover import FailoverWatch
+from producer.failover import FailoverWatch, server_id
 from producer.fullredis import send_with_room, warn_if_evicting
 from producer.job import JobSpec
 from producer.precision import choose_precision
@@ -78,7 +78,8 @@ def submit_job(
     job = dataclasses.replace(job, precision=decision.precision)
     manifest = {**job.manifest(job_id), "gate": gate}
     save_manifest(settings, manifest)
-    store.create(job_id, manifest)
+    # The server mark goes with the job: a replica promoted later holds both or neither.
+    store.create(job_id, manifest, server=server_id(store))
     if on_job_id:
         on_job_id(job_id)
     repeats = RepeatedIds()  # the producer reads every document anyway, to make the chunks

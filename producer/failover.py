@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -117,7 +118,7 @@ class FailoverWatch:
         self.sent: set[int] = set()
         self.known: JobStatus | None = None
         self.server: str | None = None  # learnt at the first look
-        self.last_look = time.monotonic()
+        self.last_look = -math.inf  # the first check looks at once
 
     def _claim(self, keys: list[str], args: list[str]) -> Any:
         return self.store.r.eval(_CLAIM, len(keys), *keys, *args)
@@ -150,11 +151,13 @@ class FailoverWatch:
         else:
             self.known = status
             seen = self._patiently(lambda: self.store.r.hget(key, "server")) or ""
-        self.server = now
+        before, self.server = self.server, now
         if seen == now:
             return status
-        if status is not None and not seen:
-            # The job's first look: note its server, there is nothing to compare with yet.
+        if status is not None and not seen and before in (None, now):
+            # A job created without a server mark (before marks were written with the job), seen
+            # for the first time: note its server, there is nothing to compare with yet. A job
+            # with no mark on a server other than the one this process saw lost it in a failover.
             self._patiently(lambda: self._claim(keys=[key], args=["", now]))
             return status
         self._repair(now, seen)
