@@ -98,7 +98,10 @@ def rows(model: Path, docs: list[str], cache: Path) -> list[tuple[str, float, in
         for precision in ("fp32", "int8"):
             msg = ChunkMessage(
                 job_id="bench", index=0, task="summarize", model=str(model), precision=precision,
-                docs=[{"id": i, "text": d} for i, d in enumerate(docs)], params={"batch_size": BATCH},
+                docs=[{"id": i, "text": d} for i, d in enumerate(docs)],
+                # The same decoding as the pipeline calls: without them the summarize task's
+                # defaults apply (4 beams, 256 new tokens), as in transformers' pipeline.
+                params={"batch_size": BATCH, "max_new_tokens": NEW_TOKENS, "num_beams": 1},
             )  # fmt: skip
 
             def job(msg: ChunkMessage = msg, engine: Engine = engine) -> int:
