@@ -72,7 +72,14 @@ def test_a_job_whose_state_redis_evicts_stops_wait_with_an_error_naming_the_poli
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_until(lambda: r.hexists(JobStore.key(job), "server"), what="wait watching the job")
+        # `wait` has seen the job once it reads the job's server mark, which it does right after
+        # the job's state (the mark itself is written with the job, so its presence says nothing).
+        mine = str(r.client_id())
+
+        def watching() -> bool:
+            return any(c["id"] != mine and c["cmd"] == "hget" for c in r.client_list())
+
+        wait_until(watching, what="wait watching the job")
         # Fill Redis past a small maxmemory: it evicts keys at random until the job's is gone.
         r.config_set("maxmemory", int(r.info("memory")["used_memory"]) + 200_000)
         filler = 0
