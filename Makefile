@@ -34,13 +34,17 @@ lint: install
 	$(BIN)/mypy
 
 # Tests start their own redis-server unless REDIS_URL is set. Exit code 5 (no tests
-# collected) is reported, not hidden: it fails the target too. One pytest-xdist worker per
-# core (4 at most); the tiny models' exports are kept in .test-exports between runs, under a
-# hash of the exporting libraries' versions and of worker/models (see tests/conftest.py).
+# collected) is reported, not hidden: it fails the target too. One pytest-xdist worker more
+# than the cores (5 at most): a good part of the suite waits on worker processes, Redis and
+# visibility timeouts, and the extra worker keeps the cores busy meanwhile (cold, 2 cores:
+# 497 s with 2 workers, 446 s with 3). The tiny models' exports are kept in .test-exports
+# between runs, under a hash of the exporting libraries' versions and of worker/models (see
+# tests/conftest.py).
 TEST_EXPORTS ?= $(CURDIR)/.test-exports
+TEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(min(len(os.sched_getaffinity(0)) + 1, 5))')
 test: lint
 	NLPBATCH_TEST_EXPORTS=$(TEST_EXPORTS) $(BIN)/python -m pytest -m "not slow and not gpu" -q \
-		-n auto --maxprocesses 4 --dist loadgroup
+		-n $(TEST_WORKERS) --dist loadgroup
 
 # The long measurements `make test` leaves out (a million documents through Redis, beat firing
 # on its cron) and four of the six encoder families' parity tests; CI runs them after `make test`.
