@@ -47,6 +47,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def fork_server_exports() -> Iterator[None]:
+    """In-process exports fork from a server with PyTorch imported (tests/fast_exports.py);
+    NLPBATCH_TEST_FRESH_EXPORTS=1 keeps nlpbatch's own child interpreter for them too."""
+    if os.environ.get("NLPBATCH_TEST_FRESH_EXPORTS") == "1":
+        yield
+        return
+    from tests.fast_exports import ForkServerExports
+    from worker.models import store
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(store, "_export", ForkServerExports())
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def one_run_process() -> Iterator[None]:
     """`run` in one process unless a test says otherwise, whatever a developer's environment sets."""
     saved = os.environ.get("NLPBATCH_RUN_PROCESSES")
