@@ -74,3 +74,27 @@ def test_the_runtime_says_ctranslate2_and_its_precision(family_generators: Calla
     model = family_generators("gpt2")
     runtime = engine.get_model("generate", str(model), "int8").runtime
     assert (runtime.backend, runtime.precision, runtime.compute_type) == ("ctranslate2", "int8", "int8")
+
+
+def test_ctranslate2_batches_fill_to_the_batch_size_whatever_the_padding(
+    family_generators: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CTranslate2 removes padding itself: texts of 3 to 80 words go in one call of batch_size
+    rows (the encoders' padding limit would cut them into many), and give the records that
+    calls of one text each give."""
+    from worker.runtime.ctranslate2 import Ct2Runtime
+
+    model = family_generators("bart")
+    texts = [" ".join(["word"] * n) + " end" for n in (3, 10, 20, 40, 60, 80)]
+    calls: list[int] = []
+    real = Ct2Runtime.generate_rows
+
+    def counted(self: Ct2Runtime, rows: list[list[int]], *args: object, **kw: object) -> list[list[int]]:
+        calls.append(len(rows))
+        return real(self, rows, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Ct2Runtime, "generate_rows", counted)
+    together = run_texts("summarize", model, texts, max_new_tokens=8, batch_size=len(texts))
+    assert calls == [len(texts)]
+    alone = run_texts("summarize", model, texts, max_new_tokens=8, batch_size=1)
+    assert [r["summary_text"] for r in together] == [r["summary_text"] for r in alone]

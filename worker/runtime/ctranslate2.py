@@ -43,6 +43,11 @@ class GenerationDefaults:
 class Ct2Runtime(GenerationRuntime):
     """A converted model with `generate_rows`: token id lists in, new token id lists out."""
 
+    #: Most source tokens (padding included) in one call: the job's `batch_size` (32 by
+    #: default) rows of a few hundred tokens; the encoders' 512 would cut a chunk of 32
+    #: documents of 50-100 tokens into five calls that each cost about what one of 16 rows does.
+    max_batch_tokens = 8192
+
     def __init__(self, folder: Path, *, precision: str, threads: int, checkpoint: Path | None = None) -> None:
         # The decoding settings are read from the checkpoint itself: its generation config
         # may change without its weights, and the converted entry is keyed by the weights.
