@@ -27,7 +27,7 @@ from worker import metrics
 from worker.comparisons import Comparison
 from worker.models.head import Head
 from worker.models.loader import LoadedModel
-from worker.pipelines.batching import MAX_PADDING, WINDOW_BATCHES, default_max_tokens, plan_batches
+from worker.pipelines.batching import WINDOW_BATCHES, default_max_padding, default_max_tokens, plan_batches
 from worker.pipelines.bisect import forward_all
 
 log = logging.getLogger("nlpbatch.pipeline")
@@ -197,10 +197,6 @@ class Pipeline:
         per_doc = self._encode_safely([docs[i] for i in ready], records, ready)
         return Encoded(records, ready, per_doc)
 
-    def max_padding(self) -> float:
-        """The share of a batch's tokens that may be padding before the batch closes early."""
-        return MAX_PADDING
-
     def sort_window(self) -> int:
         """How many features are sorted by length together."""
         return int(self.params.get("sort_window") or WINDOW_BATCHES * self.params["batch_size"])
@@ -221,7 +217,7 @@ class Pipeline:
             batch_size=self.params["batch_size"],
             max_tokens=self.params["max_batch_tokens"] or default_max_tokens(self.model.runtime),
             window=self.sort_window(),
-            max_padding=self.max_padding(),
+            max_padding=default_max_padding(self.model.runtime),
         )
         forward_all(lambda batch: self._forward_batch(features, batch, outputs), batches, failed)
 

@@ -23,6 +23,13 @@ GPU_MAX_BATCH_TOKENS = 8192
 OPENVINO_MAX_BATCH_TOKENS = 2048
 
 
+def default_max_padding(runtime: object) -> float:
+    """The share of a batch that may be padding before it closes early: the runtime's own, else
+    MAX_PADDING (a runtime that drops padding itself, as CTranslate2, need not close on it)."""
+    own = getattr(runtime, "max_padding", None)
+    return float(own) if isinstance(own, (int, float)) and own > 0 else MAX_PADDING
+
+
 def default_max_tokens(runtime: object) -> int:
     """The token budget of a model call: the runtime's own, else by its device (GPU or CPU)."""
     own = getattr(runtime, "max_batch_tokens", None)
