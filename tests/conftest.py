@@ -57,7 +57,7 @@ def fork_server_exports() -> Iterator[None]:
     from worker.models import store
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(store, "_export", ForkServerExports())
+        patch.setattr(store, "_export_in_child", ForkServerExports())
         yield
 
 

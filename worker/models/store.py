@@ -213,14 +213,22 @@ def third_party_output_to_debug() -> Iterator[None]:
 
 def _export(source: ModelSource, export_task: str, out: Path) -> None:
     """Export in a child process (worker.models.export): only the export needs PyTorch."""
+    failure = _export_in_child(source, export_task, out)
+    if failure is not None:
+        raise ModelLoadError(f"ONNX export of {source.ref} for {export_task} failed: {failure}")
+    if not any(out.glob("*.onnx")):
+        raise ModelLoadError(f"ONNX export of {source.ref} produced no ONNX graph")
+
+
+def _export_in_child(source: ModelSource, export_task: str, out: Path) -> str | None:
+    """Run worker.models.export in a fresh interpreter; why it failed (its last line), or None."""
     cmd = [sys.executable, "-m", "worker.models.export", str(source.path), export_task, str(out)]
     done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        raise ModelLoadError(f"ONNX export of {source.ref} for {export_task} failed: {lines[-1]}")
+        return lines[-1]
     log.debug("export of %s for %s said: %s", source.ref, export_task, done.stderr.strip())
-    if not any(out.glob("*.onnx")):
-        raise ModelLoadError(f"ONNX export of {source.ref} produced no ONNX graph")
+    return None
 
 
 def _quantize(base: Path, out: Path) -> None:
